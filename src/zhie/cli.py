@@ -1,0 +1,206 @@
+"""zhie command line: serve | ner | eval | train | export."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _parse_map(spec: str | None) -> dict[str, str] | None:
+    if not spec:
+        return None
+    out = {}
+    for part in spec.split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise SystemExit(f"--map: expected FROM=TO pairs separated by commas, got {part!r}")
+        src, dst = part.split("=", 1)
+        out[src.strip()] = dst.strip()
+    return out
+
+
+def _jdump(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+# -- serve --------------------------------------------------------------------------------------
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from .server.settings import Settings
+
+    overrides = {k: getattr(args, k) for k in ("host", "port", "workers", "threads", "ner_model", "device", "max_text_chars",
+                                               "max_request_chars", "max_batch_items", "window", "overlap")}
+    try:
+        settings = Settings.from_env(**overrides)
+    except ValueError as e:
+        print(f"zhie serve: {e}", file=sys.stderr)
+        return 2
+    os.environ.update(settings.to_env())  # worker processes read the same settings
+    uvicorn.run(
+        "zhie.server.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+# -- ner ------------------------------------------------------------------------------------------
+def cmd_ner(args) -> int:
+    from .tasks.ner import NerOptions, NerTagger
+
+    tagger = NerTagger.load(args.model, threads=args.threads or None, options=NerOptions(window=args.window, overlap=args.overlap))
+    if args.text == "-":
+        data = sys.stdin.read()
+        texts = data.splitlines() if args.lines else [data]
+    else:
+        texts = [args.text]
+    results = tagger.predict(texts)
+    for ents in results:
+        print(_jdump({"entities": [e.to_dict() for e in ents]}))
+    return 0
+
+
+# -- eval -----------------------------------------------------------------------------------------
+def cmd_eval_ner(args) -> int:
+    from .tasks.ner import NerTagger
+    from .tasks.scoring import score_entities
+    from .train.data import map_types, read_ner, split_dev
+
+    mapping = _parse_map(args.map)
+    docs = read_ner(args.data, args.format)
+    if args.dev_split:
+        docs = split_dev(docs, args.dev_fraction, args.seed)[1]
+    docs = map_types(docs, mapping)
+    if args.limit:
+        docs = docs[: args.limit]
+    tagger = NerTagger.load(args.model, threads=args.threads or None)
+    t0 = time.perf_counter()
+    preds = []
+    for i in range(0, len(docs), args.batch):
+        preds.extend(tagger.predict([d.text for d in docs[i : i + args.batch]]))
+        if sys.stderr.isatty():
+            print(f"\r{min(i + args.batch, len(docs))}/{len(docs)}", end="", file=sys.stderr)
+    seconds = time.perf_counter() - t0
+    types = sorted(set(mapping.values())) if mapping else None
+    scores = score_entities([d.entities for d in docs], preds, types)
+    per_type = {t: v for t, v in scores.pop("per_type").items()}
+    result = {**{k: scores[k] for k in ("precision", "recall", "f1")}, "per_type": per_type,
+              "sentences": len(docs), "seconds": round(seconds, 2), "model": str(tagger.bundle.path), "data": str(args.data)}
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    print(_jdump(result))
+    return 0
+
+
+# -- train / export -------------------------------------------------------------------------------
+def cmd_train(args, rest: list[str]) -> int:
+    if args.task == "ner":
+        from .train.ner import main
+
+        main(rest)
+        return 0
+    raise SystemExit(f"zhie train: unknown task {args.task!r}")
+
+
+def cmd_export(args) -> int:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("zhie").setLevel(logging.INFO)
+    from .train.export import export_tagger
+
+    out = export_tagger(args.run, args.out, name=args.name)
+    if args.check_data:
+        from .train.check import check_export
+
+        report = check_export(out, Path(args.run) / "export" / "float_bundle", args.check_data, args.check_format)
+        print(_jdump(report))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="zhie", description="Chinese information extraction on ONNX Runtime")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="start the HTTP service (API, docs at /docs)")
+    s.add_argument("--host", default=None)
+    s.add_argument("--port", type=int, default=None)
+    s.add_argument("--workers", type=int, default=None, help="processes (default 1)")
+    s.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per worker (default cores / workers)")
+    s.add_argument("--ner-model", default=None, help="bundled model name or a model folder")
+    s.add_argument("--device", choices=["cpu", "cuda"], default=None)
+    s.add_argument("--max-text-chars", type=int, default=None)
+    s.add_argument("--max-request-chars", type=int, default=None)
+    s.add_argument("--max-batch-items", type=int, default=None)
+    s.add_argument("--window", type=int, default=None)
+    s.add_argument("--overlap", type=int, default=None)
+    s.set_defaults(func=cmd_serve)
+
+    n = sub.add_parser("ner", help="named entities of TEXT (or '-' for stdin) as JSON")
+    n.add_argument("text")
+    n.add_argument("--model", default="ner")
+    n.add_argument("--lines", action="store_true", help="with '-': one text per input line, one JSON line each")
+    n.add_argument("--threads", type=int, default=0)
+    n.add_argument("--window", type=int, default=128)
+    n.add_argument("--overlap", type=int, default=32)
+    n.set_defaults(func=cmd_ner)
+
+    e = sub.add_parser("eval", help="score a model on a labelled file")
+    esub = e.add_subparsers(dest="task", required=True)
+    en = esub.add_parser("ner", help="entity-level exact-match P/R/F1")
+    en.add_argument("--data", required=True)
+    en.add_argument("--format", required=True, choices=["bio", "bmes", "weibo", "cluener"])
+    en.add_argument("--map", default=None, help="rename gold types, e.g. GPE.NAM=LOC,PER.NAM=PER; scoring then covers only the target types")
+    en.add_argument("--model", default="ner")
+    en.add_argument("--dev-split", action="store_true", help="score only the dev split carved from a training file (5%%, seed 13)")
+    en.add_argument("--dev-fraction", type=float, default=0.05)
+    en.add_argument("--seed", type=int, default=13)
+    en.add_argument("--limit", type=int, default=0)
+    en.add_argument("--batch", type=int, default=64)
+    en.add_argument("--threads", type=int, default=0)
+    en.set_defaults(func=cmd_eval_ner)
+
+    t = sub.add_parser("train", help="train a model (needs the 'train' extra); flags after the task go to the trainer")
+    t.add_argument("task", choices=["ner"])
+    t.set_defaults(func=cmd_train, passthrough=True)
+
+    x = sub.add_parser("export", help="export a training run to an INT8 ONNX model folder")
+    x.add_argument("task", choices=["ner"])
+    x.add_argument("--run", required=True)
+    x.add_argument("--out", required=True)
+    x.add_argument("--name", default="ner")
+    x.add_argument("--check-data", default=None, help="training file whose dev split checks INT8 against float")
+    x.add_argument("--check-format", default="bio")
+    x.set_defaults(func=cmd_export)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if getattr(args, "passthrough", False):
+        return cmd_train(args, rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    from .models.bundle import ModelNotFound
+
+    try:
+        return args.func(args)
+    except (ModelNotFound, FileNotFoundError) as e:
+        print(f"zhie {args.command}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

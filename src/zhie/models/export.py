@@ -1,0 +1,46 @@
+"""ONNX export of a torch tagger, transformer graph fusion and INT8 weight quantisation.
+
+Training-time only (imports torch and onnx); the serving path reads the files this writes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def export_onnx(model, path: Path, opset: int = 17) -> None:
+    import torch
+
+    ids = torch.tensor([[0, 100, 200, 300, 2], [0, 100, 200, 2, 1]], dtype=torch.long)
+    mask = (ids != 1).long()
+    torch.onnx.export(
+        model,
+        (ids, mask),
+        str(path),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["emissions"],
+        dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "emissions": {0: "batch", 1: "seq"}},
+        opset_version=opset,
+        dynamo=False,
+    )
+
+
+def optimize_and_quantize(float_path: Path, out_path: Path, num_heads: int, hidden: int) -> Path:
+    """Fuse attention/LayerNorm/GELU for BERT, then dynamic INT8 quantisation of the weights."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    fused = float_path.with_name(float_path.stem + ".fused.onnx")
+    opt = optimize_model(str(float_path), model_type="bert", num_heads=num_heads, hidden_size=hidden, opt_level=1)
+    opt.save_model_to_file(str(fused))
+    import onnx
+
+    quantize_dynamic(
+        str(fused),
+        str(out_path),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        op_types_to_quantize=["MatMul", "Attention", "Gather"],
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    return fused

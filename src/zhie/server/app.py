@@ -1,0 +1,182 @@
+"""The zhie HTTP service: ``create_app()`` builds it, its lifespan loads the models."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from .. import __version__
+from ..runtime.session import default_threads
+from ..tasks.ner import NerOptions, NerTagger
+from .schemas import ErrorResponse, NerResponse, TextsRequest
+from .settings import Settings
+
+log = logging.getLogger("zhie.server")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.field, self.headers = status, code, message, field, headers
+
+
+def _error(request: Request, status: int, code: str, message: str, field: str | None = None, headers=None) -> JSONResponse:
+    rid = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+    body = {"error": {"code": code, "message": message, "field": field}, "request_id": rid}
+    return JSONResponse(body, status_code=status, headers={"x-request-id": rid, **(headers or {})})
+
+
+def _field_path(loc) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    return ".".join(parts) if parts else "body"
+
+
+def _validation_error(errors: list) -> ApiError:
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": "invalid"}
+    field = _field_path(first.get("loc", ()))
+    msg = first["msg"]
+    if first.get("type") == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    return ApiError(422, "invalid_field", f"{field}: {msg}", field)
+
+
+async def parse_body(request: Request, model: type[BaseModel], max_bytes: int):
+    """Read a JSON body whatever its content type: 400 if it is not JSON, 413 if too big, 422 naming the field."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise ApiError(413, "request_too_large", f"request body is {declared} bytes; the limit is {max_bytes}", "body")
+    raw = await request.body()
+    if len(raw) > max_bytes:
+        raise ApiError(413, "request_too_large", f"request body is {len(raw)} bytes; the limit is {max_bytes}", "body")
+    if not raw.strip():
+        raise ApiError(400, "empty_body", "request body is empty; expected a JSON object", "body")
+    try:
+        obj = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ApiError(400, "invalid_json", f"request body is not valid JSON: {e}", "body") from None
+    try:
+        return model.model_validate(obj)
+    except ValidationError as e:
+        raise _validation_error(e.errors()) from None
+
+
+def _json_body(model: type[BaseModel]) -> dict:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+
+
+class Engine:
+    """The loaded models and the limits applied to every request."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        threads = settings.threads or default_threads(settings.workers)
+        t0 = time.perf_counter()
+        self.ner = NerTagger.load(
+            settings.ner_model, threads=threads, device=settings.device,
+            options=NerOptions(window=settings.window, overlap=settings.overlap),
+        )
+        self.ner.predict(["预热"])  # warm-up: first ORT call allocates
+        self.load_seconds = time.perf_counter() - t0
+        # one model call at a time per process: ORT already uses every core it was given
+        self.limiter = anyio.CapacityLimiter(1)
+        # a JSON-escaped character takes at most 12 bytes (a \\uXXXX surrogate pair)
+        self.max_body_bytes = settings.max_request_chars * 12 + 65536
+
+    def check_limits(self, texts: list[str]) -> None:
+        s = self.settings
+        if len(texts) > s.max_batch_items:
+            raise ApiError(413, "too_many_items", f"{len(texts)} texts in one request; the limit is {s.max_batch_items} (ZHIE_MAX_BATCH_ITEMS)", "texts")
+        for i, t in enumerate(texts):
+            if len(t) > s.max_text_chars:
+                raise ApiError(413, "text_too_long", f"text has {len(t)} characters; the limit is {s.max_text_chars} per text (ZHIE_MAX_TEXT_CHARS)", "text" if len(texts) == 1 else f"texts.{i}")
+        total = sum(map(len, texts))
+        if total > s.max_request_chars:
+            raise ApiError(413, "request_too_large", f"{total} characters in one request; the limit is {s.max_request_chars} (ZHIE_MAX_REQUEST_CHARS)", "texts")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.engine = await anyio.to_thread.run_sync(Engine, settings)
+        log.info("models loaded in %.2fs", app.state.engine.load_seconds)
+        yield
+        app.state.engine = None
+
+    app = FastAPI(
+        title="zhie",
+        version=__version__,
+        description="Chinese information extraction: named entities with exact code-point offsets.",
+        lifespan=lifespan,
+    )
+    app.state.engine = None
+
+    @app.middleware("http")
+    async def request_id(request: Request, call_next):
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = rid
+        t0 = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception:  # noqa: BLE001 - the server must keep serving
+            log.exception("internal error in request %s %s (request id %s)", request.method, request.url.path, rid)
+            response = _error(request, 500, "internal_error", f"internal error; quote request id {rid} when reporting it")
+        response.headers["x-request-id"] = rid
+        response.headers["x-total-time"] = f"{(time.perf_counter() - t0) * 1000:.1f}ms"
+        return response
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError):
+        return _error(request, exc.status, exc.code, exc.message, exc.field, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        err = _validation_error(exc.errors())
+        return _error(request, err.status, err.code, err.message, err.field)
+
+    def engine(request: Request) -> Engine:
+        eng = request.app.state.engine
+        if eng is None:
+            raise ApiError(503, "not_ready", "models are still loading", headers={"Retry-After": "1"})
+        return eng
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz(request: Request):
+        eng = request.app.state.engine
+        if eng is None:
+            return JSONResponse({"status": "loading"}, status_code=503)
+        return {"status": "ready", "models": {"ner": eng.ner.bundle.name}, "load_seconds": round(eng.load_seconds, 3)}
+
+    @app.post(
+        "/v1/ner",
+        tags=["ner"],
+        response_model=NerResponse | list[NerResponse],
+        responses={400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 500: {"model": ErrorResponse}},
+        summary="Named entities (PER, LOC, ORG) with code-point offsets",
+        openapi_extra=_json_body(TextsRequest),
+    )
+    async def ner(request: Request):
+        """`{"text": ...}` returns `{"entities": [...]}`; `{"texts": [...]}` returns a list of those, in order."""
+        eng = engine(request)
+        body = await parse_body(request, TextsRequest, eng.max_body_bytes)
+        texts = body.items()
+        eng.check_limits(texts)
+        results = await anyio.to_thread.run_sync(eng.ner.predict, texts, limiter=eng.limiter)
+        out = [{"entities": [e.to_dict() for e in ents]} for ents in results]
+        return out[0] if body.text is not None else out
+
+    return app

@@ -1,0 +1,44 @@
+"""Wire types of the HTTP API (pydantic), apart from the result types in ``zhie.text``."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class TextsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(default=None, description="One text. Give either `text` or `texts`.")
+    texts: list[str] | None = Field(default=None, description="Several texts, answered in order.")
+
+    @model_validator(mode="after")
+    def one_of(self):
+        if (self.text is None) == (self.texts is None):
+            raise ValueError("give exactly one of `text` or `texts`")
+        return self
+
+    def items(self) -> list[str]:
+        return [self.text] if self.text is not None else list(self.texts or [])
+
+
+class EntityOut(BaseModel):
+    type: str = Field(description="PER, LOC or ORG")
+    text: str
+    start: int = Field(description="code-point offset into the caller's text")
+    end: int = Field(description="exclusive end; text[start:end] == entity text")
+    score: float
+
+
+class NerResponse(BaseModel):
+    entities: list[EntityOut]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+    request_id: str

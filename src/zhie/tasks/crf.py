@@ -1,0 +1,94 @@
+"""Linear-chain CRF decoding in numpy: constrained Viterbi and forward-backward marginals.
+
+Both run vectorised over a padded batch (B, T, K); the only Python loop is over time steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+NEG = -1e4
+
+
+def bio_constraints(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(allowed[K, K] from→to, allowed_start[K]) for BIO: I-X only after B-X or I-X."""
+    K = len(labels)
+    allowed = np.ones((K, K), dtype=bool)
+    start = np.ones(K, dtype=bool)
+    for j, lab in enumerate(labels):
+        if lab.startswith("I-"):
+            t = lab[2:]
+            start[j] = False
+            for i, prev in enumerate(labels):
+                allowed[i, j] = prev in (f"B-{t}", f"I-{t}")
+    return allowed, start
+
+
+class CRF:
+    def __init__(self, labels: Sequence[str], transitions, start, end):
+        self.labels = list(labels)
+        allowed, allowed_start = bio_constraints(self.labels)
+        self.trans = np.where(allowed, np.asarray(transitions, dtype=np.float32), NEG).astype(np.float32)
+        self.start = np.where(allowed_start, np.asarray(start, dtype=np.float32), NEG).astype(np.float32)
+        self.end = np.asarray(end, dtype=np.float32)
+
+    def viterbi(self, em: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Best tag path for each row; positions past a row's length are 0."""
+        B, T, K = em.shape
+        out = np.zeros((B, T), dtype=np.int64)
+        if T == 0:
+            return out
+        score = self.start[None, :] + em[:, 0]
+        back = np.zeros((B, T, K), dtype=np.int64)
+        lengths = np.asarray(lengths)
+        for t in range(1, T):
+            cand = score[:, :, None] + self.trans[None]  # B, from, to
+            best = cand.argmax(axis=1)
+            new = np.take_along_axis(cand, best[:, None, :], axis=1)[:, 0] + em[:, t]
+            live = (t < lengths)[:, None]
+            score = np.where(live, new, score)
+            back[:, t] = best
+        score = score + self.end[None]
+        last = score.argmax(axis=1)
+        for b in range(B):
+            n = int(lengths[b])
+            if n == 0:
+                continue
+            tag = int(last[b])
+            path = back[b]
+            for t in range(n - 1, -1, -1):
+                out[b, t] = tag
+                tag = int(path[t, tag])
+        return out
+
+    def marginals(self, em: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """P(tag at t = k | sentence) for each row, by forward-backward in log space."""
+        B, T, K = em.shape
+        if T == 0:
+            return np.zeros((B, T, K), dtype=np.float32)
+        lengths = np.asarray(lengths)
+        trans = self.trans.astype(np.float64)
+        em = em.astype(np.float64)
+        alpha = np.empty((B, T, K))
+        alpha[:, 0] = self.start[None] + em[:, 0]
+        for t in range(1, T):
+            a = _lse(alpha[:, t - 1][:, :, None] + trans[None], axis=1) + em[:, t]
+            alpha[:, t] = np.where((t < lengths)[:, None], a, alpha[:, t - 1])
+        beta = np.empty((B, T, K))
+        beta[:, T - 1] = self.end[None]
+        # rows shorter than T: beta at their last real step must be the end scores
+        for t in range(T - 2, -1, -1):
+            b = _lse(trans[None] + (em[:, t + 1] + beta[:, t + 1])[:, None, :], axis=2)
+            is_last = (t == lengths - 1)[:, None]
+            beta[:, t] = np.where(is_last, self.end[None], b)
+        logz = _lse(alpha[np.arange(B), np.maximum(lengths - 1, 0)] + self.end[None], axis=1)
+        post = np.exp(alpha + beta - logz[:, None, None])
+        mask = np.arange(T)[None, :] < lengths[:, None]
+        return (post * mask[:, :, None]).astype(np.float32)
+
+
+def _lse(x: np.ndarray, axis: int) -> np.ndarray:
+    m = x.max(axis=axis, keepdims=True)
+    return (m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))).squeeze(axis)

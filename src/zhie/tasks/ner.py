@@ -1,0 +1,138 @@
+"""Named entities (PER, LOC, ORG): windows → encoder emissions → CRF decoding → entities.
+
+``NerTagger.predict`` takes any number of texts of any length and returns, for each, the
+entities with exact code-point offsets into the caller's string and a score: the mean CRF
+marginal probability of the entity's tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..models.bundle import ModelBundle, load_bundle
+from ..runtime.session import OnnxSession
+from ..text.normalize import normalize
+from ..text.tags import bio_to_spans
+from ..text.types import Entity
+from ..text.vocab import BOS, EOS, PAD
+from ..text.windows import Window, make_windows
+from .crf import CRF
+
+DEFAULT_MODEL = "ner"
+
+
+@dataclass
+class NerOptions:
+    window: int = 128  # characters the model sees at once
+    overlap: int = 32  # characters shared by neighbouring windows
+    max_batch_tokens: int = 4096  # padded tokens per model call
+    max_batch_size: int = 64
+
+
+class NerTagger:
+    def __init__(self, bundle: ModelBundle, session: OnnxSession, options: NerOptions | None = None):
+        self.bundle = bundle
+        self.session = session
+        self.options = options or NerOptions()
+        cfg = bundle.config
+        self.labels: list[str] = cfg["labels"]
+        self.types = sorted({lab[2:] for lab in self.labels if lab != "O"})
+        crf = cfg["crf"]
+        self.crf = CRF(self.labels, crf["transitions"], crf["start"], crf["end"])
+        max_window = int(cfg.get("max_positions", 512)) - 2
+        if self.options.window > max_window:
+            raise ValueError(f"window {self.options.window} is longer than the model allows ({max_window})")
+
+    @classmethod
+    def load(cls, name_or_path: str = DEFAULT_MODEL, threads: int | None = None, device: str = "cpu",
+             options: NerOptions | None = None) -> "NerTagger":
+        bundle = load_bundle(name_or_path, task="ner")
+        return cls(bundle, OnnxSession(bundle.onnx_path, threads=threads, device=device), options)
+
+    # -- model side -------------------------------------------------------------------------
+    def _emissions(self, ids: list[np.ndarray]) -> list[np.ndarray]:
+        """Emissions for each id sequence (specials stripped), batched by padded-token budget."""
+        out: list[np.ndarray | None] = [None] * len(ids)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        opt = self.options
+        i = 0
+        while i < len(order):
+            j = i + 1
+            while j < len(order) and j - i < opt.max_batch_size and (len(ids[order[j]]) + 2) * (j - i + 1) <= opt.max_batch_tokens:
+                j += 1
+            idx = order[i:j]
+            T = len(ids[idx[-1]]) + 2
+            x = np.full((len(idx), T), PAD, dtype=np.int64)
+            m = np.zeros((len(idx), T), dtype=np.int64)
+            for r, k in enumerate(idx):
+                n = len(ids[k])
+                x[r, 0] = BOS
+                x[r, 1 : n + 1] = ids[k]
+                x[r, n + 1] = EOS
+                m[r, : n + 2] = 1
+            (em,) = self.session.run(input_ids=x, attention_mask=m)
+            for r, k in enumerate(idx):
+                out[k] = em[r, 1 : len(ids[k]) + 1]
+            i = j
+        return out  # type: ignore[return-value]
+
+    def _decode(self, ems: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Viterbi tags and their marginal probabilities, batched over sequences of similar length."""
+        tags: list[np.ndarray] = [None] * len(ems)  # type: ignore[list-item]
+        probs: list[np.ndarray] = [None] * len(ems)  # type: ignore[list-item]
+        order = sorted(range(len(ems)), key=lambda i: len(ems[i]))
+        K = len(self.labels)
+        for b in range(0, len(order), 64):
+            idx = order[b : b + 64]
+            T = max(len(ems[k]) for k in idx)
+            em = np.zeros((len(idx), T, K), dtype=np.float32)
+            lengths = np.array([len(ems[k]) for k in idx])
+            for r, k in enumerate(idx):
+                em[r, : lengths[r]] = ems[k]
+            path = self.crf.viterbi(em, lengths)
+            marg = self.crf.marginals(em, lengths)
+            p = np.take_along_axis(marg, path[:, :, None], axis=2)[:, :, 0]
+            for r, k in enumerate(idx):
+                tags[k] = path[r, : lengths[r]]
+                probs[k] = p[r, : lengths[r]]
+        return tags, probs
+
+    # -- public ------------------------------------------------------------------------------
+    def predict(self, texts: Sequence[str]) -> list[list[Entity]]:
+        opt = self.options
+        plans: list[tuple[int, Window]] = []
+        seqs: list[np.ndarray] = []
+        for t_i, text in enumerate(texts):
+            if not text:
+                continue
+            ids = self.bundle.vocab.encode(normalize(text), normalized=True)
+            for w in make_windows(len(text), opt.window, opt.overlap):
+                plans.append((t_i, w))
+                seqs.append(ids[w.start : w.end])
+        results: list[list[Entity]] = [[] for _ in texts]
+        if not seqs:
+            return results
+        tags, probs = self._decode(self._emissions(seqs))
+        # stitch owned parts per text, then read spans once
+        per_text: dict[int, list[tuple[Window, np.ndarray, np.ndarray]]] = {}
+        for (t_i, w), tg, pr in zip(plans, tags, probs):
+            per_text.setdefault(t_i, []).append((w, tg, pr))
+        for t_i, parts in per_text.items():
+            text = texts[t_i]
+            full_tags = np.empty(len(text), dtype=np.int64)
+            full_prob = np.empty(len(text), dtype=np.float32)
+            for w, tg, pr in parts:
+                a, b = w.own_start - w.start, w.own_end - w.start
+                full_tags[w.own_start : w.own_end] = tg[a:b]
+                full_prob[w.own_start : w.own_end] = pr[a:b]
+            labels = [self.labels[k] for k in full_tags.tolist()]
+            results[t_i] = [
+                Entity(typ, text[s:e], s, e, round(float(full_prob[s:e].mean()), 4)) for typ, s, e in bio_to_spans(labels)
+            ]
+        return results
+
+    def __call__(self, text: str) -> list[Entity]:
+        return self.predict([text])[0]

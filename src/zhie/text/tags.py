@@ -1,0 +1,73 @@
+"""Tag schemes: BIO and BMES (a.k.a. BIOES with M for inside) to and from character spans."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+
+def bio_labels(types: Sequence[str]) -> list[str]:
+    return ["O"] + [f"{p}-{t}" for t in types for p in ("B", "I")]
+
+
+def spans_to_bio(length: int, spans: Iterable[tuple[str, int, int]]) -> list[str]:
+    tags = ["O"] * length
+    for typ, start, end in spans:
+        if any(t != "O" for t in tags[start:end]):
+            continue  # overlapping gold spans cannot be expressed in BIO: first one wins
+        tags[start] = f"B-{typ}"
+        for i in range(start + 1, end):
+            tags[i] = f"I-{typ}"
+    return tags
+
+
+def _split(tag: str) -> tuple[str, str]:
+    if tag == "O" or "-" not in tag:
+        return "O", ""
+    p, _, t = tag.partition("-")
+    return p.upper(), t
+
+
+def bio_to_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
+    """Spans from BIO (or IOB1) tags. An I- that does not continue an entity of its type starts one."""
+    spans: list[tuple[str, int, int]] = []
+    cur_t, cur_s = None, -1
+    for i, tag in enumerate(tags):
+        p, t = _split(tag)
+        if p == "I" and cur_t == t:
+            continue
+        if cur_t is not None:
+            spans.append((cur_t, cur_s, i))
+            cur_t = None
+        if p in ("B", "I"):
+            cur_t, cur_s = t, i
+    if cur_t is not None:
+        spans.append((cur_t, cur_s, len(tags)))
+    return spans
+
+
+def bmes_to_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
+    """Spans from BMES/BIOES tags (B begin, M or I middle, E end, S single)."""
+    spans: list[tuple[str, int, int]] = []
+    cur_t, cur_s = None, -1
+    for i, tag in enumerate(tags):
+        p, t = _split(tag)
+        if p == "S":
+            cur_t = None
+            spans.append((t, i, i + 1))
+        elif p == "B":
+            cur_t, cur_s = t, i
+        elif p in ("M", "I"):
+            if cur_t != t:
+                cur_t, cur_s = t, i
+        elif p == "E":
+            if cur_t == t:
+                spans.append((t, cur_s, i + 1))
+            else:
+                spans.append((t, i, i + 1))
+            cur_t = None
+        else:
+            cur_t = None
+    # an entity left open at the end (no E) is ill-formed; keep what was begun
+    if cur_t is not None:
+        spans.append((cur_t, cur_s, len(tags)))
+    return spans

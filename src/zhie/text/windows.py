@@ -1,0 +1,47 @@
+"""Long text: overlapping windows, and the seams where one window's responsibility ends.
+
+A text of ``n`` code points is cut into windows of at most ``size`` with ``overlap`` shared
+code points between neighbours. Every position is *owned* by exactly one window: the one for
+which it lies farthest from an edge (the seam sits in the middle of each overlap), so each
+window decides only positions where it has at least ``overlap // 2`` characters of context on
+both sides. Decoded tags are stitched from the owned parts and spans are read once from the
+stitched sequence, so an entity that crosses a seam comes out whole and never twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start: int  # first code point the model sees
+    end: int  # one past the last code point the model sees
+    own_start: int  # first code point this window decides
+    own_end: int  # one past the last code point this window decides
+
+
+def make_windows(n: int, size: int, overlap: int) -> list[Window]:
+    if size < 1:
+        raise ValueError("window size must be at least 1")
+    if not 0 <= overlap < size:
+        raise ValueError("window overlap must be >= 0 and smaller than the window size")
+    if n <= size:
+        return [Window(0, n, 0, n)]
+    stride = size - overlap
+    starts = list(range(0, n - size, stride)) + [n - size]
+    if len(starts) > 1 and starts[-1] == starts[-2]:
+        starts.pop()
+    wins = []
+    for i, s in enumerate(starts):
+        e = s + size
+        own_s = 0 if i == 0 else (s + (starts[i - 1] + size)) // 2
+        own_e = n if i == len(starts) - 1 else (starts[i + 1] + e) // 2
+        wins.append((s, e, own_s, own_e))
+    # seams must tile [0, n) exactly
+    out = []
+    for i, (s, e, own_s, own_e) in enumerate(wins):
+        if i > 0:
+            own_s = out[-1].own_end
+        out.append(Window(s, e, own_s, own_e))
+    return out

@@ -1,0 +1,107 @@
+"""Readers for the corpora in ``shared/datasets``: every reader yields ``Doc`` with gold entities
+in character offsets, whatever the file's own format."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from ..text.tags import bio_to_spans, bmes_to_spans
+from ..text.types import Doc, Entity
+
+NER_FORMATS = ("bio", "bmes", "weibo", "cluener")
+
+
+def _column_sentences(path: Path, strip_mark: bool) -> Iterator[tuple[list[str], list[str]]]:
+    chars: list[str] = []
+    tags: list[str] = []
+    with open(path, encoding="utf-8-sig") as f:
+        for raw in f:
+            line = raw.rstrip("\r\n")
+            if not line.strip():
+                if chars:
+                    yield chars, tags
+                chars, tags = [], []
+                continue
+            parts = line.split("\t") if "\t" in line else line.split()
+            if len(parts) < 2:
+                if line.startswith(("\t", " ")) and parts:  # a white-space character itself
+                    parts = [" ", parts[-1]]
+                else:
+                    raise ValueError(f"{path}: cannot read line {raw!r}")
+            ch, tag = parts[0], parts[-1]
+            if strip_mark and len(ch) > 1 and ch[-1].isdigit():
+                ch = ch[:-1]
+            if len(ch) != 1:
+                # a multi-character token: keep offsets exact by expanding it
+                for j, c in enumerate(ch):
+                    chars.append(c)
+                    p, _, t = tag.partition("-")
+                    tags.append(tag if j == 0 or tag == "O" else f"{'I' if p in 'BI' else p}-{t}")
+                continue
+            chars.append(ch)
+            tags.append(tag)
+    if chars:
+        yield chars, tags
+
+
+def _docs_from_columns(path: Path, scheme: str, strip_mark: bool) -> Iterator[Doc]:
+    decode = bio_to_spans if scheme == "bio" else bmes_to_spans
+    for chars, tags in _column_sentences(path, strip_mark):
+        text = "".join(chars)
+        yield Doc(text, [Entity(t, text[s:e], s, e) for t, s, e in decode(tags)])
+
+
+def read_cluener(path: Path) -> Iterator[Doc]:
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            obj = json.loads(line)
+            text = obj["text"]
+            ents = []
+            for typ, mentions in (obj.get("label") or {}).items():
+                for mention, spans in mentions.items():
+                    for s, e in spans:
+                        if text[s : e + 1] != mention:
+                            raise ValueError(f"{path}: span {s},{e} is not {mention!r} in {text!r}")
+                        ents.append(Entity(typ, mention, s, e + 1))
+            ents.sort(key=lambda x: (x.start, x.end))
+            yield Doc(text, ents)
+
+
+def read_ner(path: str | Path, fmt: str) -> list[Doc]:
+    path = Path(path)
+    if fmt == "bio":
+        return list(_docs_from_columns(path, "bio", strip_mark=False))
+    if fmt == "bmes":
+        return list(_docs_from_columns(path, "bmes", strip_mark=False))
+    if fmt == "weibo":
+        return list(_docs_from_columns(path, "bio", strip_mark=True))
+    if fmt == "cluener":
+        return list(read_cluener(path))
+    raise ValueError(f"unknown NER format {fmt!r}; expected one of {NER_FORMATS}")
+
+
+def map_types(docs: Sequence[Doc], mapping: dict[str, str] | None) -> list[Doc]:
+    """Rename gold types; with a mapping, keep only entities whose type it maps."""
+    if not mapping:
+        return list(docs)
+    out = []
+    for d in docs:
+        ents = [Entity(mapping[e.type], e.text, e.start, e.end, e.score) for e in d.entities if e.type in mapping]
+        out.append(Doc(d.text, ents))
+    return out
+
+
+def split_dev(items: Sequence, fraction: float = 0.05, seed: int = 13) -> tuple[list, list]:
+    """Deterministic train/dev split carved from a training file."""
+    idx = list(range(len(items)))
+    random.Random(seed).shuffle(idx)
+    n_dev = max(1, int(round(len(items) * fraction)))
+    dev_idx = set(idx[:n_dev])
+    train = [items[i] for i in range(len(items)) if i not in dev_idx]
+    dev = [items[i] for i in sorted(dev_idx)]
+    return train, dev

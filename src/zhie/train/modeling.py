@@ -1,0 +1,58 @@
+"""Torch modules used for training: the char encoder with a CRF tagging head."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..tasks.crf import NEG, bio_constraints
+
+
+class TorchCRF(nn.Module):
+    """Linear-chain CRF with BIO constraints baked in as fixed -1e4 penalties."""
+
+    def __init__(self, labels: list[str]):
+        super().__init__()
+        K = len(labels)
+        self.transitions = nn.Parameter(torch.zeros(K, K))
+        self.start = nn.Parameter(torch.zeros(K))
+        self.end = nn.Parameter(torch.zeros(K))
+        allowed, allowed_start = bio_constraints(labels)
+        self.register_buffer("trans_pen", torch.tensor((~allowed) * NEG, dtype=torch.float32), persistent=False)
+        self.register_buffer("start_pen", torch.tensor((~allowed_start) * NEG, dtype=torch.float32), persistent=False)
+
+    def nll(self, em: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Mean negative log-likelihood. em (B,T,K), tags (B,T), mask (B,T) bool with mask[:,0] True."""
+        B, T, K = em.shape
+        trans = self.transitions + self.trans_pen
+        start = self.start + self.start_pen
+        maskf = mask.float()
+        # gold path score
+        s = start[tags[:, 0]] + em[:, 0].gather(1, tags[:, :1]).squeeze(1)
+        for t in range(1, T):
+            step = trans[tags[:, t - 1], tags[:, t]] + em[:, t].gather(1, tags[:, t : t + 1]).squeeze(1)
+            s = s + step * maskf[:, t]
+        last = tags.gather(1, (mask.sum(1) - 1).unsqueeze(1)).squeeze(1)
+        s = s + self.end[last]
+        # partition
+        alpha = start[None] + em[:, 0]
+        for t in range(1, T):
+            nxt = torch.logsumexp(alpha.unsqueeze(2) + trans[None], dim=1) + em[:, t]
+            alpha = torch.where(mask[:, t : t + 1], nxt, alpha)
+        logz = torch.logsumexp(alpha + self.end[None], dim=1)
+        return (logz - s).mean()
+
+
+class CharTagger(nn.Module):
+    def __init__(self, bert: nn.Module, labels: list[str], dropout: float = 0.1):
+        super().__init__()
+        self.bert = bert
+        self.labels = labels
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(bert.config.hidden_size, len(labels))
+        self.crf = TorchCRF(labels)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Emissions (B, T, K) for every position, specials included."""
+        h = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.head(self.dropout(h))

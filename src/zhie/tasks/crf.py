@@ -52,15 +52,15 @@ class CRF:
             back[:, t] = best
         score = score + self.end[None]
         last = score.argmax(axis=1)
-        for b in range(B):
-            n = int(lengths[b])
-            if n == 0:
-                continue
-            tag = int(last[b])
-            path = back[b]
-            for t in range(n - 1, -1, -1):
-                out[b, t] = tag
-                tag = int(path[t, tag])
+        # backtrack all rows at once; each row starts from its own last position
+        rows = np.arange(B)
+        cur = last.copy()
+        for t in range(T - 1, -1, -1):
+            if t < T - 1:
+                prev = back[rows, t + 1, cur]
+                cur = np.where(t < lengths - 1, prev, cur)
+            cur = np.where(t == lengths - 1, last, cur)
+            out[:, t] = np.where(t < lengths, cur, 0)
         return out
 
     def marginals(self, em: np.ndarray, lengths: np.ndarray) -> np.ndarray:

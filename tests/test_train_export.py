@@ -60,7 +60,7 @@ def test_train_export_serve_end_to_end(tmp_path, datasets):
     import onnxruntime as ort
 
     from zhie.tasks.ner import NerTagger
-    from zhie.train.export import export_tagger, load_tagger
+    from zhie.train.export import export_run, load_tagger
     from zhie.train.ner import NerTrainConfig, train_ner
 
     run = train_ner(NerTrainConfig(datasets=str(datasets), out=str(tmp_path / "run"), max_train_sentences=96,
@@ -68,7 +68,7 @@ def test_train_export_serve_end_to_end(tmp_path, datasets):
     losses = [json.loads(x)["loss"] for x in (run / "log.jsonl").read_text().splitlines()]
     assert losses[-1] < losses[0], losses
 
-    out = export_tagger(run, tmp_path / "bundle")
+    out = export_run(run, tmp_path / "bundle")
     model, vocab = load_tagger(run)
     text = "华为技术有限公司总裁任正非昨天在深圳会见了来自北京大学的张伟教授。"
     ids = np.array([[0, *vocab.encode(text).tolist(), 2]], dtype=np.int64)

@@ -1,4 +1,4 @@
-"""zhie command line: serve | ner | eval | train | export."""
+"""zhie command line: serve | ner | sentiment | eval | train | export."""
 
 from __future__ import annotations
 
@@ -70,6 +70,20 @@ def cmd_ner(args) -> int:
     return 0
 
 
+def cmd_sentiment(args) -> int:
+    from .tasks.sentiment import SentimentClassifier
+
+    clf = SentimentClassifier.load(args.model, threads=args.threads or None)
+    if args.text == "-":
+        data = sys.stdin.read()
+        texts = data.splitlines() if args.lines else [data]
+    else:
+        texts = [args.text]
+    for r in clf.predict(texts):
+        print(_jdump(r.to_dict()))
+    return 0
+
+
 # -- eval -----------------------------------------------------------------------------------------
 def cmd_eval_ner(args) -> int:
     from .tasks.ner import NerTagger
@@ -102,14 +116,34 @@ def cmd_eval_ner(args) -> int:
     return 0
 
 
+def cmd_eval_sentiment(args) -> int:
+    from .tasks.sentiment import SentimentClassifier
+    from .train.check import eval_classifier
+    from .train.sentiment_data import read_sentiment
+
+    pairs = read_sentiment(args.data, args.format)
+    if args.limit:
+        pairs = pairs[: args.limit]
+    clf = SentimentClassifier.load(args.model, threads=args.threads or None)
+    known = set(clf.labels)
+    unknown = sorted({lab for _, lab in pairs} - known)
+    if unknown:
+        print(f"zhie eval sentiment: labels {unknown} in {args.data} are not predicted by this model ({sorted(known)})", file=sys.stderr)
+    r = eval_classifier(clf, pairs, args.batch)
+    result = {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "per_label": r["per_label"], "examples": r["examples"],
+              "seconds": r["seconds"], "model": str(clf.bundle.path), "data": str(args.data)}
+    print(_jdump(result))
+    return 0
+
+
 # -- train / export -------------------------------------------------------------------------------
 def cmd_train(args, rest: list[str]) -> int:
     if args.task == "ner":
         from .train.ner import main
-
-        main(rest)
-        return 0
-    raise SystemExit(f"zhie train: unknown task {args.task!r}")
+    else:
+        from .train.sentiment import main
+    main(rest)
+    return 0
 
 
 def cmd_export(args) -> int:
@@ -117,13 +151,14 @@ def cmd_export(args) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("zhie").setLevel(logging.INFO)
-    from .train.export import export_tagger
+    from .train.export import export_run
 
-    out = export_tagger(args.run, args.out, name=args.name)
+    out = export_run(args.run, args.out, name=args.name or args.task)
     if args.check_data:
         from .train.check import check_export
 
-        report = check_export(out, Path(args.run) / "export" / "float_bundle", args.check_data, args.check_format)
+        fmt = args.check_format or ("bio" if args.task == "ner" else "tsv")
+        report = check_export(out, Path(args.run) / "export" / "float_bundle", args.check_data, fmt)
         print(_jdump(report))
     return 0
 
@@ -155,6 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--overlap", type=int, default=32)
     n.set_defaults(func=cmd_ner)
 
+    se = sub.add_parser("sentiment", help="sentiment of TEXT (or '-' for stdin) as JSON")
+    se.add_argument("text")
+    se.add_argument("--model", default="sentiment")
+    se.add_argument("--lines", action="store_true", help="with '-': one text per input line, one JSON line each")
+    se.add_argument("--threads", type=int, default=0)
+    se.set_defaults(func=cmd_sentiment)
+
     e = sub.add_parser("eval", help="score a model on a labelled file")
     esub = e.add_subparsers(dest="task", required=True)
     en = esub.add_parser("ner", help="entity-level exact-match P/R/F1")
@@ -170,17 +212,26 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--threads", type=int, default=0)
     en.set_defaults(func=cmd_eval_ner)
 
-    t = sub.add_parser("train", help="train a model (needs the 'train' extra); flags after the task go to the trainer")
-    t.add_argument("task", choices=["ner"])
+    es = esub.add_parser("sentiment", help="accuracy and macro F1 of a sentiment model")
+    es.add_argument("--data", required=True)
+    es.add_argument("--format", required=True, choices=["tsv", "nlpcc", "csv", "smp"])
+    es.add_argument("--model", default="sentiment")
+    es.add_argument("--limit", type=int, default=0)
+    es.add_argument("--batch", type=int, default=64)
+    es.add_argument("--threads", type=int, default=0)
+    es.set_defaults(func=cmd_eval_sentiment)
+
+    t = sub.add_parser("train", add_help=False, help="train a model (needs the 'train' extra); flags after the task go to the trainer")
+    t.add_argument("task", choices=["ner", "sentiment"])
     t.set_defaults(func=cmd_train, passthrough=True)
 
     x = sub.add_parser("export", help="export a training run to an INT8 ONNX model folder")
-    x.add_argument("task", choices=["ner"])
+    x.add_argument("task", choices=["ner", "sentiment"])
     x.add_argument("--run", required=True)
     x.add_argument("--out", required=True)
-    x.add_argument("--name", default="ner")
-    x.add_argument("--check-data", default=None, help="training file whose dev split checks INT8 against float")
-    x.add_argument("--check-format", default="bio")
+    x.add_argument("--name", default=None)
+    x.add_argument("--check-data", default=None, help="NER: training file whose dev split checks INT8 against float; sentiment: a dev file")
+    x.add_argument("--check-format", default=None, help="bio (NER) / tsv (sentiment) by default")
     x.set_defaults(func=cmd_export)
     return p
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def export_onnx(model, path: Path, opset: int = 17) -> None:
+def export_onnx(model, path: Path, output_name: str = "emissions", opset: int = 17) -> None:
     import torch
 
     ids = torch.tensor([[0, 100, 200, 300, 2], [0, 100, 200, 2, 1]], dtype=torch.long)
@@ -18,8 +18,8 @@ def export_onnx(model, path: Path, opset: int = 17) -> None:
         (ids, mask),
         str(path),
         input_names=["input_ids", "attention_mask"],
-        output_names=["emissions"],
-        dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "emissions": {0: "batch", 1: "seq"}},
+        output_names=[output_name],
+        dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, output_name: {0: "batch", 1: "seq"} if output_name == "emissions" else {0: "batch"}},
         opset_version=opset,
         dynamo=False,
     )

@@ -36,3 +36,17 @@ def score_entities(
     out = _prf(sum(tp.values()), sum(n_pred.values()), sum(n_gold.values()))
     out["per_type"] = {t: _prf(tp[t], n_pred[t], n_gold[t]) for t in all_types}
     return out
+
+
+def score_labels(gold: Sequence[str], pred: Sequence[str], labels: Iterable[str] | None = None) -> dict:
+    """Accuracy, macro F1 over ``labels`` (default: every label seen in gold or prediction), per-label P/R/F1."""
+    if len(gold) != len(pred):
+        raise ValueError("gold and prediction lists differ in length")
+    labs = sorted(set(labels) if labels is not None else set(gold) | set(pred))
+    per = {}
+    for lab in labs:
+        tp = sum(g == lab and p == lab for g, p in zip(gold, pred))
+        per[lab] = _prf(tp, sum(p == lab for p in pred), sum(g == lab for g in gold))
+    acc = sum(g == p for g, p in zip(gold, pred)) / len(gold) if gold else 0.0
+    macro = sum(v["f1"] for v in per.values()) / len(per) if per else 0.0
+    return {"accuracy": round(acc, 4), "macro_f1": round(macro, 4), "per_label": per}

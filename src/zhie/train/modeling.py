@@ -56,3 +56,20 @@ class CharTagger(nn.Module):
         """Emissions (B, T, K) for every position, specials included."""
         h = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         return self.head(self.dropout(h))
+
+
+class SeqClassifier(nn.Module):
+    """Mean-pooled encoder (as e5 was pretrained) with a linear head: logits (B, C)."""
+
+    def __init__(self, bert: nn.Module, labels: list[str], dropout: float = 0.1):
+        super().__init__()
+        self.bert = bert
+        self.labels = labels
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(bert.config.hidden_size, len(labels))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        h = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        m = attention_mask.unsqueeze(-1).to(h.dtype)
+        pooled = (h * m).sum(1) / m.sum(1).clamp(min=1.0)
+        return self.head(self.dropout(pooled))

@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import random
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..text.normalize import normalize
 from ..text.tags import bio_labels, spans_to_bio
 from ..text.types import ENTITY_TYPES, Doc
 from ..text.vocab import BOS, EOS, PAD, CharVocab
 from .data import map_types, read_ner, split_dev
+from .loop import config_parser, fit, prepare_encoder, seed_everything
 
 log = logging.getLogger("zhie.train")
 
@@ -77,22 +75,6 @@ def encode_docs(docs: list[Doc], vocab: CharVocab, labels: list[str], max_len: i
     return out
 
 
-def batches(examples, batch_tokens: int, rng: random.Random):
-    order = sorted(range(len(examples)), key=lambda i: (len(examples[i][0]), rng.random()))
-    groups, cur, cur_max = [], [], 0
-    for i in order:
-        n = len(examples[i][0])
-        if cur and max(cur_max, n) * (len(cur) + 1) > batch_tokens:
-            groups.append(cur)
-            cur, cur_max = [], 0
-        cur.append(i)
-        cur_max = max(cur_max, n)
-    if cur:
-        groups.append(cur)
-    rng.shuffle(groups)
-    return groups
-
-
 def collate(examples, idx):
     import torch
 
@@ -108,36 +90,15 @@ def collate(examples, idx):
     return torch.from_numpy(ids), torch.from_numpy(tags), torch.from_numpy(mask)
 
 
-def save_checkpoint(model, path: Path, step: int) -> None:
-    import torch
-
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "labels": model.labels, "bert_config": model.bert.config.to_dict(), "step": step}, tmp)
-    tmp.replace(path)
-
-
 def train_ner(cfg: NerTrainConfig) -> Path:
-    import torch
-
-    from .encoder import build_bert, read_e5
     from .modeling import CharTagger
-    from .vocab import build_vocab
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed, cfg.threads)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2, ensure_ascii=False))
-
-    ckpt = read_e5()
-    vocab = build_vocab(ckpt, Path(cfg.datasets))
-    vocab.save(out / "vocab.txt")
+    bert, vocab = prepare_encoder(cfg.datasets, out)
     labels = bio_labels(ENTITY_TYPES)
-    bert = build_bert(ckpt, vocab.tokens)
-    del ckpt
     model = CharTagger(bert, labels)
 
     train_docs, devs = load_corpora(cfg)
@@ -147,58 +108,18 @@ def train_ner(cfg: NerTrainConfig) -> Path:
     examples = encode_docs(train_docs, vocab, labels, cfg.max_len)
     log.info("train examples %d, vocab %d, dev sets %s", len(examples), len(vocab), {k: len(v) for k, v in devs.items()})
 
-    rng = random.Random(cfg.seed)
-    steps_per_epoch = len(batches(examples, cfg.batch_tokens, random.Random(0)))
-    total = max(1, int(math.ceil(steps_per_epoch * cfg.epochs)))
-    enc_params = [p for n, p in model.named_parameters() if n.startswith("bert.")]
-    head_params = [p for n, p in model.named_parameters() if not n.startswith("bert.")]
-    opt = torch.optim.AdamW(
-        [{"params": enc_params, "lr": cfg.lr_encoder}, {"params": head_params, "lr": cfg.lr_head, "weight_decay": 0.0}],
-        weight_decay=cfg.weight_decay,
-    )
-    warm = max(1, int(total * cfg.warmup))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / max(1, total - warm)) if s >= warm else (s + 1) / warm
-    )
-    step, t0, run_loss = 0, time.time(), 0.0
-    model.train()
-    while step < total:
-        for idx in batches(examples, cfg.batch_tokens, rng):
-            ids, tags, mask = collate(examples, idx)
-            em = model(ids, mask.long())
-            loss = model.crf.nll(em, tags, mask)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            step += 1
-            run_loss += loss.item()
-            if step % cfg.log_every == 0:
-                el = time.time() - t0
-                log.info("step %d/%d loss %.4f %.1fs elapsed, eta %.0fs", step, total, run_loss / cfg.log_every, el, el / step * (total - step))
-                with open(out / "log.jsonl", "a", encoding="utf-8") as f:
-                    f.write(json.dumps({"step": step, "loss": round(run_loss / cfg.log_every, 5), "seconds": round(el, 1)}) + "\n")
-                run_loss = 0.0
-            if step % cfg.save_every == 0:
-                save_checkpoint(model, out / "model.pt", step)
-            if step >= total:
-                break
-    save_checkpoint(model, out / "model.pt", step)
-    log.info("training done in %.0fs", time.time() - t0)
+    def step_loss(idx):
+        ids, tags, mask = collate(examples, idx)
+        return model.crf.nll(model(ids, mask.long()), tags, mask)
+
+    fit(model, [len(x) for x, _ in examples], step_loss, out, epochs=cfg.epochs, batch_tokens=cfg.batch_tokens,
+        lr_encoder=cfg.lr_encoder, lr_head=cfg.lr_head, warmup=cfg.warmup, weight_decay=cfg.weight_decay,
+        seed=cfg.seed, log_every=cfg.log_every, save_every=cfg.save_every)
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
-    import argparse
-
-    p = argparse.ArgumentParser(prog="zhie train ner", description=__doc__)
-    for f in NerTrainConfig.__dataclass_fields__.values():
-        if f.name == "extra":
-            p.add_argument("--extra", nargs="*", default=[], choices=["weibo", "cluener"])
-        else:
-            p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
-    args = p.parse_args(argv)
+    args = config_parser(NerTrainConfig, "zhie train ner", __doc__, {"extra": ["weibo", "cluener"]}).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     train_ner(NerTrainConfig(**vars(args)))
 

@@ -1,0 +1,155 @@
+"""Train the bundled sentiment model: mean-pooled e5 encoder + linear head, temperature-calibrated.
+
+Reproduce the bundled model with the command in ``recipes/sentiment.sh``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..text.vocab import BOS, EOS, PAD, CharVocab
+from .loop import config_parser, fit, prepare_encoder, seed_everything
+from .sentiment_data import read_sentiment
+
+log = logging.getLogger("zhie.train")
+
+# name: (path under the datasets folder, format)
+SOURCES = {
+    "chnsenticorp": ("sentiment/chnsenticorp/train.tsv", "tsv"),
+    "nlpcc2014": ("sentiment/nlpcc2014", "nlpcc"),
+    "online_shopping": ("sentiment/online_shopping_10_cats/online_shopping_10_cats.csv", "csv"),
+    "waimai": ("sentiment/waimai_10k/waimai_10k.csv", "csv"),
+    "shopping": ("sentiment/shopping/train.tsv", "tsv"),
+    "douban_book": ("sentiment/douban_book/train.tsv", "tsv"),
+    "smp2020": ("sentiment/smp2020_ewect/usual/train.tsv", "smp"),
+}
+DEV = {"chnsenticorp": ("sentiment/chnsenticorp/dev.tsv", "tsv")}
+
+
+@dataclass
+class SentimentTrainConfig:
+    datasets: str = "../shared/datasets"
+    out: str = "runs/sentiment"
+    seed: int = 13
+    epochs: float = 1.0
+    batch_tokens: int = 4096
+    lr_encoder: float = 1e-4
+    lr_head: float = 1e-3
+    warmup: float = 0.06
+    weight_decay: float = 0.01
+    sources: list[str] = field(default_factory=lambda: ["chnsenticorp"])  # NAME or NAME:MAX_EXAMPLES
+    max_len: int = 254
+    threads: int = 0
+    log_every: int = 50
+    save_every: int = 300
+
+
+def encode(pairs, vocab: CharVocab, labels: list[str], max_len: int):
+    index = {lab: i for i, lab in enumerate(labels)}
+    return [(np.concatenate([[BOS], vocab.encode(t)[:max_len], [EOS]]), index[lab]) for t, lab in pairs]
+
+
+def collate(examples, idx):
+    import torch
+
+    T = max(len(examples[i][0]) for i in idx)
+    ids = np.full((len(idx), T), PAD, dtype=np.int64)
+    mask = np.zeros((len(idx), T), dtype=np.int64)
+    y = np.array([examples[i][1] for i in idx], dtype=np.int64)
+    for r, i in enumerate(idx):
+        x = examples[i][0]
+        ids[r, : len(x)] = x
+        mask[r, : len(x)] = 1
+    return torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(y)
+
+
+def predict_logits(model, examples, batch_tokens: int = 8192) -> np.ndarray:
+    import torch
+
+    from .loop import length_batches
+
+    model.eval()
+    out = np.zeros((len(examples), len(model.labels)), dtype=np.float32)
+    with torch.no_grad():
+        for idx in length_batches([len(x) for x, _ in examples], batch_tokens, random.Random(0)):
+            ids, mask, _ = collate(examples, idx)
+            out[idx] = model(ids, mask).numpy()
+    return out
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """Temperature minimising dev negative log-likelihood (Guo et al., 2017), by grid search."""
+    best_t, best_nll = 1.0, float("inf")
+    for t in np.exp(np.linspace(np.log(0.25), np.log(8.0), 200)):
+        z = logits / t
+        lp = z - np.logaddexp.reduce(z, axis=1, keepdims=True)
+        nll = -lp[np.arange(len(y)), y].mean()
+        if nll < best_nll:
+            best_t, best_nll = float(t), float(nll)
+    return best_t
+
+
+def train_sentiment(cfg: SentimentTrainConfig) -> Path:
+    import torch
+
+    from .modeling import SeqClassifier
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    seed_everything(cfg.seed, cfg.threads)
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2, ensure_ascii=False))
+    root = Path(cfg.datasets)
+    pairs = []
+    for spec in cfg.sources:
+        name, _, cap = spec.partition(":")
+        if name not in SOURCES:
+            raise ValueError(f"unknown source {name!r}; expected one of {sorted(SOURCES)} (optionally NAME:MAX)")
+        path, fmt = SOURCES[name]
+        got = read_sentiment(root / path, fmt)
+        random.Random(cfg.seed).shuffle(got)
+        if cap:
+            got = got[: int(cap)]
+        log.info("source %s: %d examples", name, len(got))
+        pairs += got
+    labels = ["negative", "positive"] + (["neutral"] if any(lab == "neutral" for _, lab in pairs) else [])
+    bert, vocab = prepare_encoder(cfg.datasets, out)
+    model = SeqClassifier(bert, labels)
+    examples = encode(pairs, vocab, labels, cfg.max_len)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step_loss(idx):
+        ids, mask, y = collate(examples, idx)
+        return loss_fn(model(ids, mask), y)
+
+    fit(model, [len(x) for x, _ in examples], step_loss, out, epochs=cfg.epochs, batch_tokens=cfg.batch_tokens,
+        lr_encoder=cfg.lr_encoder, lr_head=cfg.lr_head, warmup=cfg.warmup, weight_decay=cfg.weight_decay,
+        seed=cfg.seed, log_every=cfg.log_every, save_every=cfg.save_every, extra_state={"kind": "sentiment"})
+
+    dev_path, dev_fmt = DEV["chnsenticorp"]
+    dev = encode(read_sentiment(root / dev_path, dev_fmt), vocab, labels, cfg.max_len)
+    logits = predict_logits(model, dev)
+    y = np.array([lab for _, lab in dev])
+    temperature = fit_temperature(logits, y)
+    acc = float((logits.argmax(1) == y).mean())
+    (out / "calibration.json").write_text(json.dumps({"temperature": temperature, "dev": "chnsenticorp/dev.tsv",
+                                                      "dev_accuracy_torch": round(acc, 4)}, indent=1))
+    log.info("dev accuracy %.4f, temperature %.3f", acc, temperature)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = config_parser(SentimentTrainConfig, "zhie train sentiment", __doc__, {"sources": None}).parse_args(argv)
+    if not args.sources:
+        args.sources = ["chnsenticorp"]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    train_sentiment(SentimentTrainConfig(**vars(args)))
+
+
+if __name__ == "__main__":
+    main()

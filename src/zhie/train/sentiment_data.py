@@ -1,0 +1,78 @@
+"""Readers for the sentiment corpora: every reader returns ``(text, label)`` pairs with labels
+``positive`` / ``negative`` (and ``neutral`` where the corpus has it)."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+SENTIMENT_FORMATS = ("tsv", "nlpcc", "csv", "smp")
+BINARY = {"1": "positive", "0": "negative"}
+# SMP2020-EWECT: 0 neutral, 1 angry, 2 happy, 3 sad, 4 fear, 5 surprise (surprise has no polarity: dropped)
+SMP = {"0": "neutral", "1": "negative", "2": "positive", "3": "negative", "4": "negative"}
+
+_REVIEW = re.compile(r'<review\s+id="[^"]*"(?:\s+label="(?P<label>[01])")?\s*>(?P<body>.*?)</review>', re.S)
+
+
+def read_tsv(path: Path, mapping: dict[str, str] = BINARY) -> list[tuple[str, str]]:
+    out = []
+    with open(path, encoding="utf-8-sig") as f:
+        header = f.readline()
+        if not header.startswith("label"):
+            raise ValueError(f"{path}: expected a header 'label<TAB>text_a', got {header[:40]!r}")
+        for line in f:
+            line = line.rstrip("\r\n")
+            if not line:
+                continue
+            label, _, text = line.partition("\t")
+            if label in mapping and text.strip():
+                out.append((text, mapping[label]))
+    return out
+
+
+def read_nlpcc(path: Path) -> list[tuple[str, str]]:
+    """Pseudo-XML reviews; the label is the ``label`` attribute or, without it, the file name
+    (``*.positive.txt`` / ``*.negative.txt``). A folder reads every such file in it."""
+    path = Path(path)
+    files = sorted(path.glob("*.txt")) if path.is_dir() else [path]
+    out = []
+    for p in files:
+        default = "positive" if "positive" in p.name else "negative" if "negative" in p.name else None
+        raw = p.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
+        for m in _REVIEW.finditer(raw):
+            label = BINARY[m["label"]] if m["label"] else default
+            if label is None:
+                raise ValueError(f"{p}: review without a label attribute, and the file name names no polarity")
+            text = m["body"].strip()
+            if text:
+                out.append((text, label))
+    return out
+
+
+def read_csv(path: Path) -> list[tuple[str, str]]:
+    """CSV with a header holding ``label`` and ``review`` (other columns, e.g. ``cat``, ignored)."""
+    out = []
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        for row in csv.DictReader(f):
+            text, label = (row.get("review") or "").strip().lstrip("\ufeff"), row.get("label")
+            if text and label in BINARY:
+                out.append((text, BINARY[label]))
+    return out
+
+
+def read_lines(path: Path, label: str) -> list[tuple[str, str]]:
+    return [(t, label) for t in Path(path).read_text(encoding="utf-8-sig").splitlines() if t.strip()]
+
+
+def read_sentiment(path: str | Path, fmt: str) -> list[tuple[str, str]]:
+    path = Path(path)
+    if fmt == "tsv":
+        return read_tsv(path)
+    if fmt == "nlpcc":
+        return read_nlpcc(path)
+    if fmt == "csv":
+        return read_csv(path)
+    if fmt == "smp":
+        return read_tsv(path, SMP)
+    raise ValueError(f"unknown sentiment format {fmt!r}; expected one of {SENTIMENT_FORMATS}")

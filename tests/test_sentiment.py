@@ -1,0 +1,97 @@
+"""Sentiment: corpus readers, label scoring, calibration, and the bundled model when it ships."""
+
+import json
+import sys
+import subprocess
+
+import numpy as np
+import pytest
+
+from zhie.models.bundle import bundled_models
+from zhie.tasks.scoring import score_labels
+from zhie.train.sentiment import fit_temperature
+from zhie.train.sentiment_data import read_sentiment
+
+
+def test_sentiment_readers_all_formats(tmp_path):
+    (tmp_path / "a.tsv").write_text("label\ttext_a\n1\t很好\n0\t太差了\n\n", encoding="utf-8")
+    assert read_sentiment(tmp_path / "a.tsv", "tsv") == [("很好", "positive"), ("太差了", "negative")]
+
+    d = tmp_path / "nlpcc"
+    d.mkdir()
+    (d / "train.positive.txt").write_text('\ufeff<review id="0">\r\n\r\n喜欢\r\n\r\n</review>\r\n', encoding="utf-8")
+    (d / "train.negative.txt").write_text('<review id="0">\n失望\n</review>\n<review id="1">\n\n</review>\n', encoding="utf-8")
+    assert sorted(read_sentiment(d, "nlpcc")) == [("喜欢", "positive"), ("失望", "negative")]
+    (tmp_path / "test.txt").write_text('<review id="7"  label="0">\n糟糕\n</review>\n<review id="8" label="1">\n棒\n</review>\n', encoding="utf-8")
+    assert read_sentiment(tmp_path / "test.txt", "nlpcc") == [("糟糕", "negative"), ("棒", "positive")]
+
+    (tmp_path / "c.csv").write_text('cat,label,review\n书籍,1,"好书, 推荐"\n水果,0,坏了\n', encoding="utf-8")
+    assert read_sentiment(tmp_path / "c.csv", "csv") == [("好书, 推荐", "positive"), ("坏了", "negative")]
+
+    (tmp_path / "s.tsv").write_text("label\ttext_a\n0\t今天\n2\t开心\n1\t生气\n5\t哇\n", encoding="utf-8")
+    assert read_sentiment(tmp_path / "s.tsv", "smp") == [("今天", "neutral"), ("开心", "positive"), ("生气", "negative")]
+
+
+def test_sentiment_reader_rejects_unknown_format(tmp_path):
+    with pytest.raises(ValueError, match="unknown sentiment format"):
+        read_sentiment(tmp_path, "xml")
+
+
+def test_score_labels_accuracy_and_macro_f1():
+    r = score_labels(["positive", "positive", "negative", "negative"], ["positive", "negative", "negative", "negative"])
+    assert r["accuracy"] == 0.75
+    assert r["per_label"]["positive"] == {"precision": 1.0, "recall": 0.5, "f1": 0.6667, "support": 2}
+    assert r["per_label"]["negative"]["precision"] == pytest.approx(0.6667, abs=1e-4)
+    assert r["macro_f1"] == pytest.approx((0.6667 + 0.8) / 2, abs=1e-3)
+
+
+def test_fit_temperature_softens_overconfident_logits():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 2000)
+    correct = rng.random(2000) < 0.8  # 80 % accurate ...
+    pred = np.where(correct, y, 1 - y)
+    logits = np.zeros((2000, 2))
+    logits[np.arange(2000), pred] = 6.0  # ... but 99.8 % confident
+    t = fit_temperature(logits, y)
+    p = np.exp(6.0 / t) / (1 + np.exp(6.0 / t))
+    assert t > 2 and abs(p - 0.8) < 0.03
+
+
+needs_model = pytest.mark.skipif("sentiment" not in bundled_models(), reason="no bundled sentiment model in this build")
+
+
+@pytest.fixture(scope="module")
+def clf():
+    from zhie.tasks.sentiment import SentimentClassifier
+
+    return SentimentClassifier.load("sentiment", threads=2)
+
+
+@needs_model
+def test_sentiment_bundled_model_reads_clear_reviews(clf):
+    pos = clf("这家酒店服务周到，房间干净，早餐丰富，下次还会再来！")
+    neg = clf("质量太差了，用了两天就坏了，客服也不理人，非常失望。")
+    assert pos.label == "positive" and pos.confidence > 0.8
+    assert neg.label == "negative" and neg.confidence > 0.8
+    assert sum(pos.scores.values()) == pytest.approx(1.0, abs=1e-3)
+
+
+@needs_model
+def test_sentiment_long_and_empty_texts(clf):
+    long = "房间很干净，服务很好，位置方便。" * 100  # longer than one window
+    r, e = clf.predict([long, ""])
+    assert r.label == "positive"
+    assert e.label in clf.labels and 0 < e.confidence <= 1
+
+
+@needs_model
+def test_cli_sentiment_and_eval(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "zhie.cli", "sentiment", "质量太差了，非常失望。"], capture_output=True, text=True, check=True)
+    assert json.loads(p.stdout)["label"] == "negative"
+    f = tmp_path / "d.tsv"
+    f.write_text("label\ttext_a\n1\t非常好，推荐购买！\n0\t太差了，退货。\n", encoding="utf-8")
+    p = subprocess.run([sys.executable, "-m", "zhie.cli", "eval", "sentiment", "--data", str(f), "--format", "tsv"],
+                       capture_output=True, text=True, check=True)
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert set(r) >= {"accuracy", "macro_f1", "per_label", "examples", "seconds"}
+    assert r["examples"] == 2 and r["accuracy"] == 1.0

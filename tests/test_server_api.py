@@ -4,13 +4,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import EXAMPLE, EXAMPLE_ENTITIES
+from zhie.models.bundle import bundled_models
 from zhie.server.app import create_app
 from zhie.server.settings import Settings
 
 
 @pytest.fixture(scope="module")
 def client():
-    app = create_app(Settings(max_text_chars=300, max_request_chars=1000, max_batch_items=4, threads=2))
+    app = create_app(Settings(max_text_chars=300, max_request_chars=1000, max_batch_items=4, threads=2, analyze_max_chars=100))
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 
@@ -92,7 +93,7 @@ def test_api_internal_error_is_500_with_request_id_and_server_keeps_serving(clie
     def boom(texts):
         raise RuntimeError("simulated failure inside the model call")
 
-    monkeypatch.setattr(eng.ner, "predict", boom)
+    monkeypatch.setattr(eng.batchers["ner"], "fn", boom)
     r = client.post("/v1/ner", json={"text": EXAMPLE}, headers={"x-request-id": "req-42"})
     assert r.status_code == 500
     assert r.json()["request_id"] == "req-42" and "req-42" in r.json()["error"]["message"]
@@ -116,3 +117,55 @@ def test_settings_reject_inconsistent_limits():
         Settings(max_text_chars=10, max_request_chars=5).validate()
     with pytest.raises(ValueError, match="overlap"):
         Settings(window=64, overlap=64).validate()
+
+
+needs_sentiment = pytest.mark.skipif("sentiment" not in bundled_models(), reason="no bundled sentiment model in this build")
+POSITIVE = "这家酒店服务周到，房间干净，早餐丰富，下次还会再来！"
+NEGATIVE = "质量太差了，用了两天就坏了，客服也不理人，非常失望。"
+
+
+@needs_sentiment
+def test_api_sentiment_single_and_batch(client):
+    r = client.post("/v1/sentiment", json={"text": POSITIVE})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["label"] == "positive" and 0.5 < body["confidence"] <= 1
+    assert set(body["scores"]) >= {"positive", "negative"} and sum(body["scores"].values()) == pytest.approx(1, abs=1e-3)
+    r = client.post("/v1/sentiment", json={"texts": [NEGATIVE, POSITIVE]})
+    assert [x["label"] for x in r.json()] == ["negative", "positive"]
+
+
+@needs_sentiment
+def test_api_sentiment_limits_and_fields(client):
+    assert client.post("/v1/sentiment", json={"text": "好" * 301}).status_code == 413
+    r = client.post("/v1/sentiment", json={"texts": "x"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "texts"
+
+
+@needs_sentiment
+def test_api_analyze_drop_in_contract(client):
+    r = client.post("/analyze", json={"text": NEGATIVE})
+    assert r.status_code == 200
+    assert r.json()["label"] == "Negative" and r.json()["text"] == NEGATIVE and 0.5 <= r.json()["confidence"] <= 1
+    assert client.post("/analyze", json={"text": POSITIVE}).json()["label"] == "Positive"
+
+
+@needs_sentiment
+@pytest.mark.parametrize("payload", [{}, {"text": ""}, {"text": "   "}, {"text": None}, {"text": 3}])
+def test_api_analyze_missing_or_empty_text_is_400(client, payload):
+    r = client.post("/analyze", json=payload)
+    assert r.status_code == 400 and r.json()["error"]["field"] == "text"
+
+
+@needs_sentiment
+def test_api_analyze_over_its_limit_is_413(client):
+    r = client.post("/analyze", json={"text": "好" * 101})
+    assert r.status_code == 413 and "100" in r.json()["error"]["message"]
+
+
+def test_api_metrics_count_requests_and_batches(client):
+    client.post("/v1/ner", json={"text": EXAMPLE})
+    text = client.get("/metrics").text
+    assert 'zhie_requests_total{method="POST",route="/v1/ner",status="200"}' in text
+    assert 'zhie_batch_items_count{task="ner"}' in text
+    assert "process_resident_memory_bytes" in text

@@ -35,7 +35,7 @@ def cmd_serve(args) -> int:
     from .server.settings import Settings
 
     overrides = {k: getattr(args, k) for k in ("host", "port", "workers", "threads", "ner_model", "device", "max_text_chars",
-                                               "max_request_chars", "max_batch_items", "window", "overlap")}
+                                               "max_request_chars", "max_batch_items", "window", "overlap", "sentiment_model", "analyze_max_chars")}
     try:
         settings = Settings.from_env(**overrides)
     except ValueError as e:
@@ -173,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=None, help="processes (default 1)")
     s.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per worker (default cores / workers)")
     s.add_argument("--ner-model", default=None, help="bundled model name or a model folder")
+    s.add_argument("--sentiment-model", default=None, help="bundled model name or a model folder ('' turns it off)")
+    s.add_argument("--analyze-max-chars", type=int, default=None, help="limit of the drop-in /analyze route (default 512)")
     s.add_argument("--device", choices=["cpu", "cuda"], default=None)
     s.add_argument("--max-text-chars", type=int, default=None)
     s.add_argument("--max-request-chars", type=int, default=None)

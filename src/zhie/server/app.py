@@ -11,13 +11,17 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from .. import __version__
+from ..runtime.batcher import BatchStats, DeadlineExceeded, MicroBatcher, Overloaded
 from ..runtime.session import default_threads
+from ..models.bundle import bundled_models
 from ..tasks.ner import NerOptions, NerTagger
-from .schemas import ErrorResponse, NerResponse, TextsRequest
+from ..tasks.sentiment import SentimentClassifier
+from .schemas import AnalyzeRequest, AnalyzeResponse, ErrorResponse, NerResponse, SentimentOut, TextsRequest
+from .metrics import Metrics
 from .settings import Settings
 
 log = logging.getLogger("zhie.server")
@@ -85,11 +89,61 @@ class Engine:
             options=NerOptions(window=settings.window, overlap=settings.overlap),
         )
         self.ner.predict(["预热"])  # warm-up: first ORT call allocates
+        self.sentiment: SentimentClassifier | None = None
+        name = settings.sentiment_model
+        if name and (name != "sentiment" or "sentiment" in bundled_models()):
+            self.sentiment = SentimentClassifier.load(name, threads=threads, device=settings.device)
+            self.sentiment.predict(["预热"])
         self.load_seconds = time.perf_counter() - t0
-        # one model call at a time per process: ORT already uses every core it was given
-        self.limiter = anyio.CapacityLimiter(1)
+        self.metrics = Metrics()
+        self.batchers: dict[str, MicroBatcher] = {}
         # a JSON-escaped character takes at most 12 bytes (a \\uXXXX surrogate pair)
         self.max_body_bytes = settings.max_request_chars * 12 + 65536
+
+    def start(self) -> None:
+        """Start the micro-batchers (needs the running event loop). One model thread per process for
+        all tasks: ORT already uses every core it was given, so calls never oversubscribe."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="zhie-model")
+        s = self.settings
+        tasks = {"ner": self.ner.predict}
+        if self.sentiment is not None:
+            tasks["sentiment"] = self.sentiment.predict
+        for name, fn in tasks.items():
+            b = MicroBatcher(fn, max_batch_items=max(64, s.max_batch_items), max_batch_chars=s.batch_chars,
+                             max_wait_ms=s.batch_wait_ms, max_queue=s.max_queue, timeout_s=s.request_timeout_s,
+                             executor=self._executor, on_batch=self._observer(name))
+            b.start()
+            self.batchers[name] = b
+
+    def _observer(self, task: str):
+        m = self.metrics
+
+        def observe(st: BatchStats) -> None:
+            m.inference.labels(task).observe(st.seconds)
+            m.batch_items.labels(task).observe(st.items)
+            m.batch_chars.labels(task).observe(st.chars)
+            m.queue_depth.labels(task).set(st.queue_depth)
+
+        return observe
+
+    async def stop(self) -> None:
+        for b in self.batchers.values():
+            await b.stop()
+        self._executor.shutdown(wait=False)
+
+    async def run(self, task: str, texts: list[str]) -> list:
+        b = self.batchers[task]
+        self.metrics.queue_depth.labels(task).set(b.depth + len(texts))
+        try:
+            return await b.submit(texts)
+        except Overloaded as e:
+            self.metrics.rejected.labels(task, "queue_full").inc()
+            raise ApiError(503, "overloaded", f"server is busy: {e}; retry shortly", headers={"Retry-After": "1"}) from None
+        except DeadlineExceeded as e:
+            self.metrics.rejected.labels(task, "timeout").inc()
+            raise ApiError(503, "timeout", f"request timed out waiting for the model: {e}", headers={"Retry-After": "2"}) from None
 
     def check_limits(self, texts: list[str]) -> None:
         s = self.settings
@@ -108,10 +162,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.engine = await anyio.to_thread.run_sync(Engine, settings)
-        log.info("models loaded in %.2fs", app.state.engine.load_seconds)
+        eng = await anyio.to_thread.run_sync(Engine, settings)
+        eng.start()
+        app.state.engine = eng
+        log.info("models loaded in %.2fs", eng.load_seconds)
         yield
         app.state.engine = None
+        await eng.stop()
 
     app = FastAPI(
         title="zhie",
@@ -131,8 +188,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception:  # noqa: BLE001 - the server must keep serving
             log.exception("internal error in request %s %s (request id %s)", request.method, request.url.path, rid)
             response = _error(request, 500, "internal_error", f"internal error; quote request id {rid} when reporting it")
+        elapsed = time.perf_counter() - t0
         response.headers["x-request-id"] = rid
-        response.headers["x-total-time"] = f"{(time.perf_counter() - t0) * 1000:.1f}ms"
+        response.headers["x-total-time"] = f"{elapsed * 1000:.1f}ms"
+        eng = request.app.state.engine
+        if eng is not None:
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            labels = (path, request.method, str(response.status_code))
+            eng.metrics.requests.labels(*labels).inc()
+            eng.metrics.latency.labels(*labels).observe(elapsed)
         return response
 
     @app.exception_handler(ApiError)
@@ -154,12 +219,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz():
         return {"status": "ok"}
 
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def metrics(request: Request):
+        eng = request.app.state.engine
+        if eng is None:
+            return Response(b"", status_code=503)
+        for task, b in eng.batchers.items():
+            eng.metrics.queue_depth.labels(task).set(b.depth)
+        body, ctype = eng.metrics.render()
+        return Response(body, media_type=ctype)
+
     @app.get("/readyz", tags=["ops"])
     async def readyz(request: Request):
         eng = request.app.state.engine
         if eng is None:
             return JSONResponse({"status": "loading"}, status_code=503)
-        return {"status": "ready", "models": {"ner": eng.ner.bundle.name}, "load_seconds": round(eng.load_seconds, 3)}
+        models = {"ner": eng.ner.bundle.name, "sentiment": eng.sentiment.bundle.name if eng.sentiment else None}
+        return {"status": "ready", "models": models, "load_seconds": round(eng.load_seconds, 3)}
 
     @app.post(
         "/v1/ner",
@@ -175,8 +251,60 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = await parse_body(request, TextsRequest, eng.max_body_bytes)
         texts = body.items()
         eng.check_limits(texts)
-        results = await anyio.to_thread.run_sync(eng.ner.predict, texts, limiter=eng.limiter)
+        results = await eng.run("ner", texts)
         out = [{"entities": [e.to_dict() for e in ents]} for ents in results]
         return out[0] if body.text is not None else out
+
+    def require_sentiment(eng: Engine) -> None:
+        if eng.sentiment is None:
+            raise ApiError(503, "model_unavailable", "no sentiment model is loaded (set ZHIE_SENTIMENT_MODEL to a model folder)")
+
+    @app.post(
+        "/v1/sentiment",
+        tags=["sentiment"],
+        response_model=SentimentOut | list[SentimentOut],
+        responses={400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 500: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+        summary="Sentiment with a calibrated confidence",
+        openapi_extra=_json_body(TextsRequest),
+    )
+    async def sentiment(request: Request):
+        """`{"text": ...}` returns `{"label", "confidence", "scores"}`; `{"texts": [...]}` returns a list of those."""
+        eng = engine(request)
+        require_sentiment(eng)
+        body = await parse_body(request, TextsRequest, eng.max_body_bytes)
+        texts = body.items()
+        eng.check_limits(texts)
+        results = await eng.run("sentiment", texts)
+        out = [r.to_dict() for r in results]
+        return out[0] if body.text is not None else out
+
+    @app.post(
+        "/analyze",
+        tags=["sentiment"],
+        response_model=AnalyzeResponse,
+        responses={400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 500: {"model": ErrorResponse}},
+        summary="Drop-in route of the StructBERT sentiment services",
+        openapi_extra=_json_body(AnalyzeRequest),
+    )
+    async def analyze(request: Request):
+        """`{"text"}` in, `{"label": "Positive"|"Negative", "confidence", "text"}` out. The confidence is the
+        probability of the label among positive and negative."""
+        eng = engine(request)
+        require_sentiment(eng)
+        try:
+            body = await parse_body(request, AnalyzeRequest, eng.max_body_bytes)
+        except ApiError as e:
+            if e.status == 422:  # this route's contract: every bad input is a 400
+                e.status = 400
+            raise
+        if not body.text or not body.text.strip():
+            raise ApiError(400, "missing_text", "`text` is missing or empty", "text")
+        limit = eng.settings.analyze_max_chars
+        if len(body.text) > limit:
+            raise ApiError(413, "text_too_long", f"text has {len(body.text)} characters; the limit is {limit} (ZHIE_ANALYZE_MAX_CHARS)", "text")
+        (r,) = await eng.run("sentiment", [body.text])
+        pos, neg = r.scores.get("positive", 0.0), r.scores.get("negative", 0.0)
+        label, p = ("Positive", pos) if pos >= neg else ("Negative", neg)
+        return {"label": label, "confidence": round(p / max(pos + neg, 1e-9), 4), "text": body.text}
 
     return app

@@ -42,3 +42,19 @@ class ErrorBody(BaseModel):
 class ErrorResponse(BaseModel):
     error: ErrorBody
     request_id: str
+
+
+class SentimentOut(BaseModel):
+    label: str = Field(description="positive, negative (or neutral where the model has it)")
+    confidence: float = Field(description="calibrated probability of the label")
+    scores: dict[str, float]
+
+
+class AnalyzeRequest(BaseModel):
+    text: str | None = None
+
+
+class AnalyzeResponse(BaseModel):
+    label: str = Field(description="Positive or Negative")
+    confidence: float
+    text: str

@@ -1,0 +1,161 @@
+"""Dynamic micro-batching: concurrent calls for one model are grouped into one model call.
+
+The queue owns its state alone. A batch closes at a character budget or an item cap; with
+``max_wait_ms == 0`` (the default) nothing waits on purpose: whatever queued while the previous
+batch ran forms the next one, so an idle server answers a lone request as fast as a direct call.
+Items whose caller gave up are dropped before compute; a failed batch fails every waiter; a full
+queue refuses at once (``Overloaded``) rather than letting latency grow without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Overloaded(Exception):
+    """The queue is full: retry later."""
+
+
+class DeadlineExceeded(Exception):
+    """The request waited longer than its timeout."""
+
+
+@dataclass
+class BatchStats:
+    items: int
+    chars: int
+    seconds: float
+    queue_depth: int
+
+
+@dataclass
+class _Item:
+    payload: str
+    future: asyncio.Future
+    size: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.size = max(1, len(self.payload))
+
+
+class MicroBatcher:
+    def __init__(
+        self,
+        fn: Callable[[list[str]], Sequence[Any]],
+        *,
+        max_batch_items: int = 64,
+        max_batch_chars: int = 16384,
+        max_wait_ms: float = 0.0,
+        max_queue: int = 2048,
+        timeout_s: float = 60.0,
+        executor: Executor | None = None,
+        on_batch: Callable[[BatchStats], None] | None = None,
+    ):
+        if max_batch_items < 1 or max_batch_chars < 1 or max_queue < 1 or timeout_s <= 0 or max_wait_ms < 0:
+            raise ValueError("batcher limits must be positive")
+        self.fn = fn
+        self.max_batch_items = max_batch_items
+        self.max_batch_chars = max_batch_chars
+        self.max_wait = max_wait_ms / 1000.0
+        self.max_queue = max_queue
+        self.timeout_s = timeout_s
+        self.on_batch = on_batch
+        self._own_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="zhie-model")
+        self._queue: deque[_Item] = deque()
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+
+    @property
+    def depth(self) -> int:
+        return len(self._queue)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._wake = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        while self._queue:
+            it = self._queue.popleft()
+            if not it.future.done():
+                it.future.set_exception(Overloaded("server is shutting down"))
+        if self._own_executor:
+            self._executor.shutdown(wait=False)
+
+    async def submit(self, payloads: Sequence[str]) -> list[Any]:
+        """Results for ``payloads`` in order. Raises Overloaded or DeadlineExceeded."""
+        if self._task is None:
+            raise RuntimeError("batcher not started")
+        if not payloads:
+            return []
+        if len(self._queue) + len(payloads) > self.max_queue:
+            raise Overloaded(f"queue full ({len(self._queue)} waiting, limit {self.max_queue})")
+        loop = asyncio.get_running_loop()
+        items = [_Item(p, loop.create_future()) for p in payloads]
+        self._queue.extend(items)
+        assert self._wake is not None
+        self._wake.set()
+        try:
+            return list(await asyncio.wait_for(asyncio.gather(*(it.future for it in items)), self.timeout_s))
+        except asyncio.TimeoutError:
+            raise DeadlineExceeded(f"no result within {self.timeout_s:g} s") from None
+        finally:
+            for it in items:  # a caller that gave up leaves nothing to compute
+                if not it.future.done():
+                    it.future.cancel()
+
+    def _take(self) -> list[_Item]:
+        batch: list[_Item] = []
+        chars = 0
+        while self._queue and len(batch) < self.max_batch_items:
+            it = self._queue[0]
+            if it.future.done():  # cancelled or timed out before compute
+                self._queue.popleft()
+                continue
+            if batch and chars + it.size > self.max_batch_chars:
+                break
+            batch.append(self._queue.popleft())
+            chars += it.size
+        return batch
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self._wake is not None
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+            if self.max_wait and len(self._queue) < self.max_batch_items:
+                await asyncio.sleep(self.max_wait)
+            batch = self._take()
+            if not batch:
+                continue
+            t0 = time.perf_counter()
+            try:
+                results = await loop.run_in_executor(self._executor, self.fn, [it.payload for it in batch])
+                if len(results) != len(batch):
+                    raise RuntimeError(f"model returned {len(results)} results for {len(batch)} inputs")
+            except Exception as e:  # noqa: BLE001 - every waiter hears about it
+                for it in batch:
+                    if not it.future.done():
+                        it.future.set_exception(e)
+                continue
+            for it, r in zip(batch, results):
+                if not it.future.done():
+                    it.future.set_result(r)
+            if self.on_batch:
+                self.on_batch(BatchStats(len(batch), sum(it.size for it in batch), time.perf_counter() - t0, len(self._queue)))

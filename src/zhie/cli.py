@@ -35,12 +35,18 @@ def cmd_serve(args) -> int:
     from .server.settings import Settings
 
     overrides = {k: getattr(args, k) for k in ("host", "port", "workers", "threads", "ner_model", "device", "max_text_chars",
-                                               "max_request_chars", "max_batch_items", "window", "overlap", "sentiment_model", "analyze_max_chars")}
+                                               "max_request_chars", "max_batch_items", "window", "overlap", "sentiment_model", "analyze_max_chars",
+                                               "batch_chars", "batch_wait_ms", "max_queue", "request_timeout_s")}
     try:
         settings = Settings.from_env(**overrides)
     except ValueError as e:
         print(f"zhie serve: {e}", file=sys.stderr)
         return 2
+    from .models.bundle import resolve
+
+    resolve(settings.ner_model)  # fail here, with a clear message, rather than inside every worker
+    if settings.sentiment_model and settings.sentiment_model != "sentiment":
+        resolve(settings.sentiment_model)
     os.environ.update(settings.to_env())  # worker processes read the same settings
     uvicorn.run(
         "zhie.server.app:create_app",
@@ -179,8 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-text-chars", type=int, default=None)
     s.add_argument("--max-request-chars", type=int, default=None)
     s.add_argument("--max-batch-items", type=int, default=None)
-    s.add_argument("--window", type=int, default=None)
-    s.add_argument("--overlap", type=int, default=None)
+    s.add_argument("--window", type=int, default=None, help="characters per NER window (default 128)")
+    s.add_argument("--overlap", type=int, default=None, help="characters shared by neighbouring windows (default 32)")
+    s.add_argument("--batch-chars", type=int, default=None, help="characters per grouped model call (default 16384)")
+    s.add_argument("--batch-wait-ms", type=float, default=None, help="wait for more requests before a model call (default 0)")
+    s.add_argument("--max-queue", type=int, default=None, help="texts waiting before 503 (default 2048)")
+    s.add_argument("--request-timeout-s", type=float, default=None, help="503 after waiting this long (default 120)")
     s.set_defaults(func=cmd_serve)
 
     n = sub.add_parser("ner", help="named entities of TEXT (or '-' for stdin) as JSON")

@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: setup setup-train run test test-fast lint clean
+.PHONY: setup setup-train browser-deps run test test-fast lint clean
 
 $(VENV)/.serve-installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,12 +23,21 @@ setup: $(VENV)/.serve-installed
 ## setup-train: also install the training extra (torch 2.13.0 CPU, transformers, the encoder)
 setup-train: $(VENV)/.train-installed
 
+## browser-deps: what tests/test_browser.py needs: playwright (dev extra) and Debian's Chromium (with CJK and
+## emoji fonts for the screenshots), installed with apt when missing and possible; without them those tests skip
+browser-deps: $(VENV)/.serve-installed
+	@command -v chromium >/dev/null || \
+	  ( [ "$$(id -u 2>/dev/null)" = 0 ] && command -v apt-get >/dev/null && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      chromium chromium-driver fonts-noto-cjk fonts-noto-color-emoji >/dev/null ) || \
+	  echo 'chromium could not be installed: browser tests will skip'
+
 ## run: serve the bundled models on http://$(HOST):$(PORT)
 run: setup
 	$(VENV)/bin/zhie serve --host $(HOST) --port $(PORT)
 
 ## test: the whole suite (unit, API, CLI, training/export, slow)
-test: setup-train
+test: setup-train browser-deps
 	$(PY) -m pytest -q
 
 ## test-fast: everything but the tests marked slow

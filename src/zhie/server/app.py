@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
@@ -23,6 +24,7 @@ from ..tasks.sentiment import SentimentClassifier
 from .schemas import AnalyzeRequest, AnalyzeResponse, ErrorResponse, NerResponse, SentimentOut, TextsRequest
 from .metrics import Metrics
 from .settings import Settings
+from .web import mount_web
 
 log = logging.getLogger("zhie.server")
 
@@ -170,7 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = None
         await eng.stop()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs with Swagger UI served from the package, not a CDN
         title="zhie",
         version=__version__,
         description="Chinese information extraction: named entities with exact code-point offsets.",
@@ -307,4 +309,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         label, p = ("Positive", pos) if pos >= neg else ("Negative", neg)
         return {"label": label, "confidence": round(p / max(pos + neg, 1e-9), 4), "text": body.text}
 
+    mount_web(app)
     return app

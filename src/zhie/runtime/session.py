@@ -37,3 +37,31 @@ class OnnxSession:
 
     def run(self, **feeds: np.ndarray) -> list[np.ndarray]:
         return self.session.run(self.output_names, {k: feeds[k] for k in self.input_names})
+
+
+def run_padded(session: OnnxSession, seqs: list[np.ndarray], *, max_batch_tokens: int, max_batch_size: int) -> list[np.ndarray]:
+    """Run each id sequence wrapped in ``<s> … </s>``, batched by similar length within a padded-token
+    budget; returns, per sequence, its row of the model's first output (padding never reaches a row)."""
+    from ..text.vocab import BOS, EOS, PAD
+
+    out: list[np.ndarray | None] = [None] * len(seqs)
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    i = 0
+    while i < len(order):
+        j = i + 1
+        while j < len(order) and j - i < max_batch_size and (len(seqs[order[j]]) + 2) * (j - i + 1) <= max_batch_tokens:
+            j += 1
+        idx = order[i:j]
+        T = len(seqs[idx[-1]]) + 2
+        x = np.full((len(idx), T), PAD, dtype=np.int64)
+        m = np.zeros((len(idx), T), dtype=np.int64)
+        for r, k in enumerate(idx):
+            n = len(seqs[k])
+            x[r, 0], x[r, n + 1] = BOS, EOS
+            x[r, 1 : n + 1] = seqs[k]
+            m[r, : n + 2] = 1
+        (y,) = session.run(input_ids=x, attention_mask=m)[:1]
+        for r, k in enumerate(idx):
+            out[k] = y[r]
+        i = j
+    return out  # type: ignore[return-value]

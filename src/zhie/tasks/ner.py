@@ -13,11 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..models.bundle import ModelBundle, load_bundle
-from ..runtime.session import OnnxSession
+from ..runtime.session import OnnxSession, run_padded
 from ..text.normalize import normalize
 from ..text.tags import bio_to_spans
 from ..text.types import Entity
-from ..text.vocab import BOS, EOS, PAD
 from ..text.windows import Window, make_windows
 from .crf import CRF
 
@@ -54,30 +53,9 @@ class NerTagger:
 
     # -- model side -------------------------------------------------------------------------
     def _emissions(self, ids: list[np.ndarray]) -> list[np.ndarray]:
-        """Emissions for each id sequence (specials stripped), batched by padded-token budget."""
-        out: list[np.ndarray | None] = [None] * len(ids)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        opt = self.options
-        i = 0
-        while i < len(order):
-            j = i + 1
-            while j < len(order) and j - i < opt.max_batch_size and (len(ids[order[j]]) + 2) * (j - i + 1) <= opt.max_batch_tokens:
-                j += 1
-            idx = order[i:j]
-            T = len(ids[idx[-1]]) + 2
-            x = np.full((len(idx), T), PAD, dtype=np.int64)
-            m = np.zeros((len(idx), T), dtype=np.int64)
-            for r, k in enumerate(idx):
-                n = len(ids[k])
-                x[r, 0] = BOS
-                x[r, 1 : n + 1] = ids[k]
-                x[r, n + 1] = EOS
-                m[r, : n + 2] = 1
-            (em,) = self.session.run(input_ids=x, attention_mask=m)
-            for r, k in enumerate(idx):
-                out[k] = em[r, 1 : len(ids[k]) + 1]
-            i = j
-        return out  # type: ignore[return-value]
+        """Emissions for each id sequence, specials stripped."""
+        rows = run_padded(self.session, ids, max_batch_tokens=self.options.max_batch_tokens, max_batch_size=self.options.max_batch_size)
+        return [row[1 : len(x) + 1] for row, x in zip(rows, ids)]
 
     def _decode(self, ems: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Viterbi tags and their marginal probabilities, batched over sequences of similar length."""

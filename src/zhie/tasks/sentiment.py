@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..models.bundle import ModelBundle, load_bundle
-from ..runtime.session import OnnxSession
+from ..runtime.session import OnnxSession, run_padded
 from ..text.normalize import normalize
-from ..text.vocab import BOS, EOS, PAD
 from ..text.windows import make_windows
 
 DEFAULT_MODEL = "sentiment"
@@ -52,27 +51,8 @@ class SentimentClassifier:
         return cls(bundle, OnnxSession(bundle.onnx_path, threads=threads, device=device), options)
 
     def _logits(self, seqs: list[np.ndarray]) -> np.ndarray:
-        out = np.zeros((len(seqs), len(self.labels)), dtype=np.float32)
-        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         opt = self.options
-        i = 0
-        while i < len(order):
-            j = i + 1
-            while j < len(order) and j - i < opt.max_batch_size and (len(seqs[order[j]]) + 2) * (j - i + 1) <= opt.max_batch_tokens:
-                j += 1
-            idx = order[i:j]
-            T = len(seqs[idx[-1]]) + 2
-            x = np.full((len(idx), T), PAD, dtype=np.int64)
-            m = np.zeros((len(idx), T), dtype=np.int64)
-            for r, k in enumerate(idx):
-                n = len(seqs[k])
-                x[r, 0], x[r, n + 1] = BOS, EOS
-                x[r, 1 : n + 1] = seqs[k]
-                m[r, : n + 2] = 1
-            (logits,) = self.session.run(input_ids=x, attention_mask=m)
-            out[idx] = logits
-            i = j
-        return out
+        return np.stack(run_padded(self.session, seqs, max_batch_tokens=opt.max_batch_tokens, max_batch_size=opt.max_batch_size))
 
     def predict(self, texts: Sequence[str]) -> list[SentimentResult]:
         seqs, owner, weight = [], [], []

@@ -17,7 +17,7 @@ from ..runtime.session import OnnxSession, run_padded
 from ..text.normalize import normalize
 from ..text.tags import bio_to_spans
 from ..text.types import Entity
-from ..text.windows import Window, make_windows
+from ..text.windows import Window, make_windows_at, sentence_starts
 from .crf import CRF
 
 DEFAULT_MODEL = "ner"
@@ -27,11 +27,12 @@ DEFAULT_MODEL = "ner"
 class NerOptions:
     window: int = 128  # characters the model sees at once
     overlap: int = 32  # characters shared by neighbouring windows
-    max_batch_tokens: int = 4096  # padded tokens per model call
+    max_batch_tokens: int = 1024  # padded tokens per model call: bounds activation memory, same speed
     max_batch_size: int = 64
 
 
 class NerTagger:
+    CHUNK_WINDOWS = 256
     def __init__(self, bundle: ModelBundle, session: OnnxSession, options: NerOptions | None = None):
         self.bundle = bundle
         self.session = session
@@ -39,6 +40,7 @@ class NerTagger:
         cfg = bundle.config
         self.labels: list[str] = cfg["labels"]
         self.types = sorted({lab[2:] for lab in self.labels if lab != "O"})
+        self._o = self.labels.index("O")
         crf = cfg["crf"]
         self.crf = CRF(self.labels, crf["transitions"], crf["start"], crf["end"])
         max_window = int(cfg.get("max_positions", 512)) - 2
@@ -87,30 +89,57 @@ class NerTagger:
             if not text:
                 continue
             ids = self.bundle.vocab.encode(normalize(text), normalized=True)
-            for w in make_windows(len(text), opt.window, opt.overlap):
+            for w in make_windows_at(len(text), opt.window, opt.overlap, sentence_starts(text)):
                 plans.append((t_i, w))
                 seqs.append(ids[w.start : w.end])
         results: list[list[Entity]] = [[] for _ in texts]
         if not seqs:
             return results
-        tags, probs = self._decode(self._emissions(seqs))
+        # windows go through the model a chunk at a time and only their tags and probabilities are
+        # kept (5 bytes a character), so memory stays flat however long the text
+        tags: list[np.ndarray] = []
+        probs: list[np.ndarray] = []
+        for i in range(0, len(seqs), self.CHUNK_WINDOWS):
+            t, p = self._decode(self._emissions(seqs[i : i + self.CHUNK_WINDOWS]))
+            tags += [x.astype(np.int8) for x in t]
+            probs += p
         # stitch owned parts per text, then read spans once
         per_text: dict[int, list[tuple[Window, np.ndarray, np.ndarray]]] = {}
         for (t_i, w), tg, pr in zip(plans, tags, probs):
             per_text.setdefault(t_i, []).append((w, tg, pr))
         for t_i, parts in per_text.items():
             text = texts[t_i]
-            full_tags = np.empty(len(text), dtype=np.int64)
+            full_tags = np.empty(len(text), dtype=np.int8)
             full_prob = np.empty(len(text), dtype=np.float32)
-            for w, tg, pr in parts:
-                a, b = w.own_start - w.start, w.own_end - w.start
-                full_tags[w.own_start : w.own_end] = tg[a:b]
-                full_prob[w.own_start : w.own_end] = pr[a:b]
+            seams = self._seams(parts)
+            for (w, tg, pr), a, b in zip(parts, [0] + seams, seams + [len(text)]):
+                full_tags[a:b] = tg[a - w.start : b - w.start]
+                full_prob[a:b] = pr[a - w.start : b - w.start]
             labels = [self.labels[k] for k in full_tags.tolist()]
             results[t_i] = [
                 Entity(typ, text[s:e], s, e, round(float(full_prob[s:e].mean()), 4)) for typ, s, e in bio_to_spans(labels)
             ]
         return results
+
+    def _seams(self, parts: list[tuple[Window, np.ndarray, np.ndarray]]) -> list[int]:
+        """Where each window hands over to the next: a position in their overlap that both tag O
+        (so no entity of either window is cut there), the one nearest the middle of the overlap;
+        the middle itself when the overlap has no such position."""
+        seams: list[int] = []
+        prev = 0
+        for (a, ta, _), (c, tc, _) in zip(parts, parts[1:]):
+            lo, hi = max(c.start, prev + 1), a.end - 1
+            mid = min(max(a.own_end, lo), max(lo, hi))
+            best = mid
+            if lo <= hi:
+                pos = np.arange(lo, hi + 1)
+                ok = (ta[pos - a.start] == self._o) & (tc[pos - c.start] == self._o)
+                if ok.any():
+                    cand = pos[ok]
+                    best = int(cand[np.abs(cand - mid).argmin()])
+            seams.append(best)
+            prev = best
+        return seams
 
     def __call__(self, text: str) -> list[Entity]:
         return self.predict([text])[0]

@@ -32,7 +32,7 @@ class SentimentResult:
 @dataclass
 class SentimentOptions:
     window: int = 254
-    max_batch_tokens: int = 8192
+    max_batch_tokens: int = 2048
     max_batch_size: int = 64
 
 

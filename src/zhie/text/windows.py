@@ -10,7 +10,12 @@ stitched sequence, so an entity that crosses a seam comes out whole and never tw
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+# a sentence starts after one of these (and any closing quotes/brackets that follow it)
+_SENTENCE_END = re.compile(r"[。！？!?；;…\n]+[”’」』）)\]】]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,4 +49,41 @@ def make_windows(n: int, size: int, overlap: int) -> list[Window]:
         if i > 0:
             own_s = out[-1].own_end
         out.append(Window(s, e, own_s, own_e))
+    return out
+
+
+def sentence_starts(text: str) -> list[int]:
+    """Positions where a new sentence begins (after 。！？；… or a line break), in order."""
+    return [m.end() for m in _SENTENCE_END.finditer(text) if m.end() < len(text)]
+
+
+def make_windows_at(n: int, size: int, overlap: int, breaks: Sequence[int]) -> list[Window]:
+    """Windows that start at a sentence start wherever one lies in reach, so the model reads whole
+    sentences as it did in training. Each window still holds at most ``size`` code points and
+    shares at least ``overlap`` with the previous one; each step advances at least
+    ``(size - overlap) // 2``, so there are at most about twice as many windows as without breaks.
+    Seams sit mid-overlap, as in ``make_windows``.
+    """
+    if size < 1:
+        raise ValueError("window size must be at least 1")
+    if not 0 <= overlap < size:
+        raise ValueError("window overlap must be >= 0 and smaller than the window size")
+    if n <= size:
+        return [Window(0, n, 0, n)]
+    import bisect
+
+    min_step = max(1, (size - overlap) // 2)
+    starts = [0]
+    while starts[-1] + size < n:
+        s, e = starts[-1], starts[-1] + size
+        lo, hi = s + min_step, e - overlap  # a next start in [lo, hi] keeps progress and overlap
+        j = bisect.bisect_right(breaks, hi) - 1
+        nxt = breaks[j] if j >= 0 and breaks[j] >= lo else hi
+        starts.append(min(nxt, n - size) if nxt + size > n and n - size > s else nxt)
+    out: list[Window] = []
+    for i, st in enumerate(starts):
+        e = min(n, st + size)
+        own_s = 0 if i == 0 else out[-1].own_end
+        own_e = n if i == len(starts) - 1 else (starts[i + 1] + e) // 2
+        out.append(Window(st, e, own_s, own_e))
     return out

@@ -24,6 +24,14 @@ def _parse_map(spec: str | None) -> dict[str, str] | None:
     return out
 
 
+def _input_texts(args) -> list[str]:
+    """TEXT, or with '-' standard input: one text, or one per line with --lines."""
+    if args.text != "-":
+        return [args.text]
+    data = sys.stdin.read()
+    return data.splitlines() if args.lines else [data]
+
+
 def _jdump(obj) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
@@ -65,11 +73,7 @@ def cmd_ner(args) -> int:
     from .tasks.ner import NerOptions, NerTagger
 
     tagger = NerTagger.load(args.model, threads=args.threads or None, options=NerOptions(window=args.window, overlap=args.overlap))
-    if args.text == "-":
-        data = sys.stdin.read()
-        texts = data.splitlines() if args.lines else [data]
-    else:
-        texts = [args.text]
+    texts = _input_texts(args)
     results = tagger.predict(texts)
     for ents in results:
         print(_jdump({"entities": [e.to_dict() for e in ents]}))
@@ -80,11 +84,7 @@ def cmd_sentiment(args) -> int:
     from .tasks.sentiment import SentimentClassifier
 
     clf = SentimentClassifier.load(args.model, threads=args.threads or None)
-    if args.text == "-":
-        data = sys.stdin.read()
-        texts = data.splitlines() if args.lines else [data]
-    else:
-        texts = [args.text]
+    texts = _input_texts(args)
     for r in clf.predict(texts):
         print(_jdump(r.to_dict()))
     return 0

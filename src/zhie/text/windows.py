@@ -26,12 +26,17 @@ class Window:
     own_end: int  # one past the last code point this window decides
 
 
-def make_windows(n: int, size: int, overlap: int) -> list[Window]:
+def _single(n: int, size: int, overlap: int) -> bool:
+    """Check the window arguments; True when one window holds the whole text."""
     if size < 1:
         raise ValueError("window size must be at least 1")
     if not 0 <= overlap < size:
         raise ValueError("window overlap must be >= 0 and smaller than the window size")
-    if n <= size:
+    return n <= size
+
+
+def make_windows(n: int, size: int, overlap: int) -> list[Window]:
+    if _single(n, size, overlap):
         return [Window(0, n, 0, n)]
     stride = size - overlap
     starts = list(range(0, n - size, stride)) + [n - size]
@@ -64,11 +69,7 @@ def make_windows_at(n: int, size: int, overlap: int, breaks: Sequence[int]) -> l
     ``(size - overlap) // 2``, so there are at most about twice as many windows as without breaks.
     Seams sit mid-overlap, as in ``make_windows``.
     """
-    if size < 1:
-        raise ValueError("window size must be at least 1")
-    if not 0 <= overlap < size:
-        raise ValueError("window overlap must be >= 0 and smaller than the window size")
-    if n <= size:
+    if _single(n, size, overlap):
         return [Window(0, n, 0, n)]
     import bisect
 

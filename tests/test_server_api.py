@@ -169,3 +169,13 @@ def test_api_metrics_count_requests_and_batches(client):
     assert 'zhie_requests_total{method="POST",route="/v1/ner",status="200"}' in text
     assert 'zhie_batch_items_count{task="ner"}' in text
     assert "process_resident_memory_bytes" in text
+
+
+def test_api_response_with_a_lone_surrogate_round_trips():
+    import json
+
+    from zhie.server.app import UnicodeJSONResponse
+
+    content = {"text": "\ud800张伟", "entities": [{"text": "张\udc00"}]}
+    assert json.loads(UnicodeJSONResponse(content).body) == content
+    assert "张伟".encode() in UnicodeJSONResponse({"text": "张伟"}).body  # readable UTF-8 when possible

@@ -35,10 +35,21 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.field, self.headers = status, code, message, field, headers
 
 
+class UnicodeJSONResponse(JSONResponse):
+    """UTF-8 JSON; a string holding a lone surrogate (valid in Python and in JSON as an escape, not in
+    UTF-8) is sent with \\u escapes instead of failing, so the client still gets its exact text back."""
+
+    def render(self, content) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def _error(request: Request, status: int, code: str, message: str, field: str | None = None, headers=None) -> JSONResponse:
     rid = getattr(request.state, "request_id", None) or uuid.uuid4().hex
     body = {"error": {"code": code, "message": message, "field": field}, "request_id": rid}
-    return JSONResponse(body, status_code=status, headers={"x-request-id": rid, **(headers or {})})
+    return UnicodeJSONResponse(body, status_code=status, headers={"x-request-id": rid, **(headers or {})})
 
 
 def _field_path(loc) -> str:
@@ -177,6 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Chinese information extraction: named entities with exact code-point offsets.",
         lifespan=lifespan,
+        default_response_class=UnicodeJSONResponse,
     )
     app.state.engine = None
 

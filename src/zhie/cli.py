@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 
@@ -93,7 +92,7 @@ def cmd_sentiment(args) -> int:
 # -- eval -----------------------------------------------------------------------------------------
 def cmd_eval_ner(args) -> int:
     from .tasks.ner import NerTagger
-    from .tasks.scoring import score_entities
+    from .train.check import eval_tagger
     from .train.data import map_types, read_ner, split_dev
 
     mapping = _parse_map(args.map)
@@ -104,18 +103,16 @@ def cmd_eval_ner(args) -> int:
     if args.limit:
         docs = docs[: args.limit]
     tagger = NerTagger.load(args.model, threads=args.threads or None)
-    t0 = time.perf_counter()
-    preds = []
-    for i in range(0, len(docs), args.batch):
-        preds.extend(tagger.predict([d.text for d in docs[i : i + args.batch]]))
-        if sys.stderr.isatty():
-            print(f"\r{min(i + args.batch, len(docs))}/{len(docs)}", end="", file=sys.stderr)
-    seconds = time.perf_counter() - t0
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if tty:
+            print(f"\r{done}/{total}", end="", file=sys.stderr)
+
     types = sorted(set(mapping.values())) if mapping else None
-    scores = score_entities([d.entities for d in docs], preds, types)
-    per_type = {t: v for t, v in scores.pop("per_type").items()}
-    result = {**{k: scores[k] for k in ("precision", "recall", "f1")}, "per_type": per_type,
-              "sentences": len(docs), "seconds": round(seconds, 2), "model": str(tagger.bundle.path), "data": str(args.data)}
+    r = eval_tagger(tagger, docs, args.batch, types, progress)
+    result = {**{k: r[k] for k in ("precision", "recall", "f1", "per_type", "sentences", "seconds")},
+              "model": str(tagger.bundle.path), "data": str(args.data)}
     if sys.stderr.isatty():
         print(file=sys.stderr)
     print(_jdump(result))

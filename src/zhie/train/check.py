@@ -13,12 +13,15 @@ from .data import read_ner, split_dev
 from .sentiment_data import read_sentiment
 
 
-def eval_tagger(tagger: NerTagger, docs, batch: int = 64) -> dict:
+def eval_tagger(tagger: NerTagger, docs, batch: int = 64, types=None, progress=None) -> dict:
+    """Score ``tagger`` on gold ``docs`` (only ``types`` when given); ``progress(done, total)`` after each batch."""
     t0 = time.perf_counter()
     preds = []
     for i in range(0, len(docs), batch):
         preds.extend(tagger.predict([d.text for d in docs[i : i + batch]]))
-    s = score_entities([d.entities for d in docs], preds)
+        if progress:
+            progress(min(i + batch, len(docs)), len(docs))
+    s = score_entities([d.entities for d in docs], preds, types)
     s.update(seconds=round(time.perf_counter() - t0, 2), sentences=len(docs))
     return s
 

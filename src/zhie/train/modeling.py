@@ -43,33 +43,35 @@ class TorchCRF(nn.Module):
         return (logz - s).mean()
 
 
-class CharTagger(nn.Module):
+class EncoderWithHead(nn.Module):
+    """The encoder, its labels, dropout and a linear head over the hidden size: what every task model has."""
+
     def __init__(self, bert: nn.Module, labels: list[str], dropout: float = 0.1):
         super().__init__()
         self.bert = bert
         self.labels = labels
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(bert.config.hidden_size, len(labels))
+
+    def hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+class CharTagger(EncoderWithHead):
+    def __init__(self, bert: nn.Module, labels: list[str], dropout: float = 0.1):
+        super().__init__(bert, labels, dropout)
         self.crf = TorchCRF(labels)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Emissions (B, T, K) for every position, specials included."""
-        h = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return self.head(self.dropout(h))
+        return self.head(self.dropout(self.hidden(input_ids, attention_mask)))
 
 
-class SeqClassifier(nn.Module):
+class SeqClassifier(EncoderWithHead):
     """Mean-pooled encoder (as e5 was pretrained) with a linear head: logits (B, C)."""
 
-    def __init__(self, bert: nn.Module, labels: list[str], dropout: float = 0.1):
-        super().__init__()
-        self.bert = bert
-        self.labels = labels
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(bert.config.hidden_size, len(labels))
-
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        h = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        h = self.hidden(input_ids, attention_mask)
         m = attention_mask.unsqueeze(-1).to(h.dtype)
         pooled = (h * m).sum(1) / m.sum(1).clamp(min=1.0)
         return self.head(self.dropout(pooled))

@@ -37,25 +37,27 @@ class NerTrainConfig:
     warmup: float = 0.05
     weight_decay: float = 0.01
     dev_fraction: float = 0.05
+    dev_seed: int = 13  # the dev split is fixed by this, not by --seed, so evaluations stay comparable
     extra: list[str] = field(default_factory=list)  # "weibo", "cluener": mapped into PER/LOC/ORG
     max_train_sentences: int = 0  # 0: all
     threads: int = 0
     log_every: int = 50
     save_every: int = 300
     max_len: int = 126
+    init: str = ""  # a previous run folder: continue from its weights (same vocabulary)
 
 
 def load_corpora(cfg: NerTrainConfig) -> tuple[list[Doc], dict[str, list[Doc]]]:
     root = Path(cfg.datasets)
     msra = read_ner(root / "ner/msra/train.bio", "bio")
-    train, dev = split_dev(msra, cfg.dev_fraction, cfg.seed)
+    train, dev = split_dev(msra, cfg.dev_fraction, cfg.dev_seed)
     devs = {"msra": dev}
     if "weibo" in cfg.extra:
         train += map_types(read_ner(root / "ner/weibo/train.conll", "weibo"), WEIBO_MAP)
         devs["weibo"] = map_types(read_ner(root / "ner/weibo/dev.conll", "weibo"), WEIBO_MAP)
     if "cluener" in cfg.extra:
         cl = map_types(read_ner(root / "ner/cluener/train.json", "cluener"), CLUENER_MAP)
-        cl_train, cl_dev = split_dev(cl, cfg.dev_fraction, cfg.seed)
+        cl_train, cl_dev = split_dev(cl, cfg.dev_fraction, cfg.dev_seed)
         train += cl_train
         devs["cluener"] = cl_dev
     return train, devs
@@ -90,6 +92,17 @@ def collate(examples, idx):
     return torch.from_numpy(ids), torch.from_numpy(tags), torch.from_numpy(mask)
 
 
+def init_from(model, vocab: CharVocab, run: Path) -> None:
+    """Start from the weights of an earlier run; its vocabulary must be this run's."""
+    import torch
+
+    if CharVocab.load(run / "vocab.txt").tokens != vocab.tokens:
+        raise SystemExit(f"--init {run}: its vocabulary differs from this run's (different datasets?)")
+    state = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"])
+    log.info("initialised from %s (step %s)", run, state.get("step"))
+
+
 def train_ner(cfg: NerTrainConfig) -> Path:
     from .modeling import CharTagger
 
@@ -100,6 +113,8 @@ def train_ner(cfg: NerTrainConfig) -> Path:
     bert, vocab = prepare_encoder(cfg.datasets, out)
     labels = bio_labels(ENTITY_TYPES)
     model = CharTagger(bert, labels)
+    if cfg.init:
+        init_from(model, vocab, Path(cfg.init))
 
     train_docs, devs = load_corpora(cfg)
     if cfg.max_train_sentences:

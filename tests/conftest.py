@@ -1,9 +1,12 @@
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# the pre-packed model cache of this test session (subprocesses inherit it), not the user's ~/.cache
+os.environ.setdefault("ZHIE_CACHE_DIR", tempfile.mkdtemp(prefix="zhie-test-cache-"))
 DATASETS = Path(os.environ.get("ZHIE_DATASETS", REPO.parent / "shared" / "datasets"))
 
 EXAMPLE = "华为技术有限公司总裁任正非昨天在深圳会见了来自北京大学的张伟教授。"

@@ -1,4 +1,4 @@
-"""zhie command line: serve | ner | sentiment | eval | train | export."""
+"""zhie command line: serve | ner | sentiment | eval | train | export | bench."""
 
 from __future__ import annotations
 
@@ -49,12 +49,24 @@ def cmd_serve(args) -> int:
     except ValueError as e:
         print(f"zhie serve: {e}", file=sys.stderr)
         return 2
-    from .models.bundle import resolve
+    from .models.bundle import bundled_models, load_bundle
+    from .runtime.session import prepacked_model
 
-    resolve(settings.ner_model)  # fail here, with a clear message, rather than inside every worker
-    if settings.sentiment_model and settings.sentiment_model != "sentiment":
-        resolve(settings.sentiment_model)
+    # fail here, with a clear message, rather than inside every worker
+    names = [settings.ner_model]
+    if settings.sentiment_model and (settings.sentiment_model != "sentiment" or "sentiment" in bundled_models()):
+        names.append(settings.sentiment_model)
+    try:
+        bundles = [load_bundle(n) for n in names]
+    except (OSError, ValueError) as e:
+        print(f"zhie serve: {e}", file=sys.stderr)
+        return 2
+    if settings.device == "cpu":
+        for b in bundles:  # once, before the workers start: they memory-map the same weights
+            prepacked_model(b.onnx_path)
     os.environ.update(settings.to_env())  # worker processes read the same settings
+    if settings.workers > 1:
+        _fork_workers()
     uvicorn.run(
         "zhie.server.app:create_app",
         factory=True,
@@ -65,6 +77,25 @@ def cmd_serve(args) -> int:
         timeout_graceful_shutdown=10,
     )
     return 0
+
+
+def _fork_workers() -> None:
+    """Workers forked from a parent that has already imported the serving code (numpy, ONNX Runtime,
+    FastAPI, pydantic, zhie): those pages stay shared copy-on-write, where uvicorn's default spawned
+    workers would each import their own copy (about 60 MB a worker). Models still load in each
+    worker after the fork (ONNX Runtime thread pools do not survive a fork); their weights are shared
+    through the memory-mapped model cache. Linux only; elsewhere uvicorn spawns as usual."""
+    import gc
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods() or sys.platform != "linux":
+        return
+    import uvicorn._subprocess as sub
+
+    from .server import app  # noqa: F401  (import in the parent, share with every worker)
+
+    sub.spawn = multiprocessing.get_context("fork")  # uvicorn has no public switch for this
+    gc.freeze()  # keep the parent's objects out of the children's garbage collections (fewer pages copied)
 
 
 # -- ner ------------------------------------------------------------------------------------------
@@ -141,6 +172,10 @@ def cmd_eval_sentiment(args) -> int:
 
 # -- train / export -------------------------------------------------------------------------------
 def cmd_train(args, rest: list[str]) -> int:
+    if args.command == "bench":
+        from .bench.run import main as bench
+
+        return bench(rest)
     if args.task == "ner":
         from .train.ner import main
     else:
@@ -233,6 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", add_help=False, help="train a model (needs the 'train' extra); flags after the task go to the trainer")
     t.add_argument("task", choices=["ner", "sentiment"])
     t.set_defaults(func=cmd_train, passthrough=True)
+
+    b = sub.add_parser("bench", add_help=False, help="side-by-side serving benchmark against a torch + gunicorn baseline "
+                       "(needs the 'train' and 'bench' extras); see zhie bench --help")
+    b.set_defaults(func=cmd_train, passthrough=True)
 
     x = sub.add_parser("export", help="export a training run to an INT8 ONNX model folder")
     x.add_argument("task", choices=["ner", "sentiment"])

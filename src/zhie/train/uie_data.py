@@ -1,0 +1,334 @@
+"""Training data for the schema extractor: every corpus in ../shared/datasets/ie and ner turned into
+(prompt, text, spans) examples, UIE style.
+
+- entity types are written as natural Chinese prompts ("人物", "组织机构", "书名", ...);
+- a nested node is prompted as "<parent span>的<child>" ("邪少兵王的作者" → 冰火未央; "味道的观点词");
+- events: "<event type>触发词" finds triggers, "<trigger>的<role>" their arguments;
+- negatives: prompts of types absent from the text, with no span, so the model learns to return
+  nothing.
+
+Type names listed in :data:`HELD_OUT` never appear in training, so the dev figures on them
+measure how the extractor does on names it has not seen.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import random
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..text.types import Doc
+from .data import read_ner, split_dev
+
+
+@dataclass
+class UieExample:
+    prompt: str
+    text: str
+    spans: list[tuple[int, int]] = field(default_factory=list)  # [start, end) code points of text
+    source: str = ""
+
+    def check(self) -> "UieExample":
+        for s, e in self.spans:
+            if not 0 <= s < e <= len(self.text):
+                raise ValueError(f"{self.source}: span {s}:{e} outside a text of {len(self.text)}")
+        return self
+
+
+@dataclass
+class Record:
+    """One annotated text as a nested result: {type: [(start, end, {child type: [...]}), ...]}."""
+
+    text: str
+    result: dict
+    source: str
+    types: list[str]  # every top-level type this corpus annotates exhaustively (for negatives)
+
+
+MSRA = {"PER": "人物", "LOC": "地点", "ORG": "组织机构"}
+WEIBO = {"PER.NAM": "人名", "LOC.NAM": "地名", "GPE.NAM": "行政区", "ORG.NAM": "组织机构", "PER.NOM": "人物称谓",
+         "LOC.NOM": "地点指代", "ORG.NOM": "机构指代"}
+CLUENER = {"address": "地址", "book": "书名", "company": "公司", "game": "游戏", "government": "政府机构",
+           "movie": "电影", "name": "人名", "organization": "组织机构", "position": "职位", "scene": "景点"}
+LITERATURE = {"Person": "人物", "Location": "地点", "Organization": "组织", "Thing": "物品", "Time": "时间",
+              "Metric": "数量", "Abstract": "抽象概念"}
+SANWEN = {"Create": "创作", "Use": "使用", "Near": "邻近", "Social": "社会关系", "Located": "位于", "Ownership": "拥有",
+          "General-Special": "类属", "Family": "亲属", "Part-Whole": "组成部分"}
+
+# never trained on: the dev figures on these measure generalisation to unseen type names
+HELD_OUT = {"游戏", "电影", "毕业院校", "主演", "董事长", "裁员人数"}
+
+
+def _add(result: dict, typ: str, s: int, e: int, children: dict | None = None) -> dict:
+    """Add span [s, e) of ``typ`` (merging with an equal one) and its children; returns its children dict."""
+    spans = result.setdefault(typ, [])
+    target = next((sp[2] for sp in spans if sp[0] == s and sp[1] == e), None)
+    if target is None:
+        target = {}
+        spans.append((s, e, target))
+    for k, v in (children or {}).items():
+        for c in v:
+            _add(target, k, c[0], c[1], c[2] if len(c) > 2 else None)
+    return target
+
+
+def ner_records(docs: Iterable[Doc], names: dict[str, str], source: str) -> list[Record]:
+    out = []
+    for d in docs:
+        r: dict = {}
+        for ent in d.entities:
+            if ent.type in names:
+                _add(r, names[ent.type], ent.start, ent.end)
+        out.append(Record(d.text, r, source, sorted(set(names.values()))))
+    return out
+
+
+def _find_all(text: str, s: str) -> list[int]:
+    return [m.start() for m in re.finditer(re.escape(s), text)] if s else []
+
+
+def duie_records(path: Path) -> list[Record]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        d = json.loads(line)
+        text, r = d["text"], {}
+        for spo in d.get("spo_list", []):
+            subj, obj = spo["subject"], spo["object"].get("@value", "")
+            si, oi = _find_all(text, subj), _find_all(text, obj)
+            if not si or not oi:
+                continue
+            s0 = si[0]
+            o0 = min(oi, key=lambda o: abs(o - s0))  # the mention nearest the subject
+            _add(r, spo["subject_type"], s0, s0 + len(subj), {spo["predicate"]: [(o0, o0 + len(obj))]})
+        if r:
+            out.append(Record(text, r, "duie", []))  # types not exhaustive: no negatives at the top
+    return out
+
+
+def pair_records(path: Path, names: dict[str, str] | None, source: str) -> list[Record]:
+    """SanWen / FinRE: ``head\\ttail\\trelation\\tsentence`` → "<head>的<relation>" → tail."""
+    by_text: dict[str, dict] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        if len(parts) != 4 or parts[2] == "unknown":
+            continue
+        head, tail, rel, text = parts
+        rel = names.get(rel, rel) if names else rel
+        hi, ti = _find_all(text, head), _find_all(text, tail)
+        if not hi or not ti:
+            continue
+        h0 = hi[0]
+        t0 = min(ti, key=lambda t: abs(t - h0))
+        r = by_text.setdefault(text, {})
+        _add(r, "主体", h0, h0 + len(head), {rel: [(t0, t0 + len(tail))]})
+    return [Record(t, r, source, []) for t, r in by_text.items()]
+
+
+def duee_records(path: Path) -> list[Record]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        d = json.loads(line)
+        text, r = d["text"], {}
+        for ev in d.get("event_list", []):
+            s = ev["trigger_start_index"]
+            kids: dict = {}
+            for a in ev.get("arguments", []):
+                b = a["argument_start_index"]
+                if text[b : b + len(a["argument"])] == a["argument"]:
+                    kids.setdefault(a["role"], []).append((b, b + len(a["argument"])))
+            if text[s : s + len(ev["trigger"])] == ev["trigger"]:
+                name = ev["event_type"].split("-")[-1] + "触发词"
+                _add(r, name, s, s + len(ev["trigger"]), kids)
+        if r:
+            out.append(Record(text, r, "duee", []))
+    return out
+
+
+def cote_records(path: Path) -> list[Record]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        d = json.loads(line)
+        text, ot = d["s"], d["ot"]
+        i = text.find(ot)
+        if i >= 0:
+            out.append(Record(text, {"评价对象": [(i, i + len(ot), {})]}, "cote", ["评价对象"]))
+    return out
+
+
+def aste_records(path: Path) -> list[Record]:
+    """``c h a r s####[((a0, a1), (o0, o1), 'POS'), ...]`` over space-separated tokens, ends inclusive."""
+    out = []
+    for line in path.read_text(encoding="utf-8-sig").splitlines():
+        if "####" not in line:
+            continue
+        left, right = line.split("####", 1)
+        toks = left.split(" ")
+        starts, pos = [], 0
+        for t in toks:
+            starts.append(pos)
+            pos += len(t)
+        text = "".join(toks)
+        r: dict = {}
+        for (a0, a1), (o0, o1), _pol in ast.literal_eval(right.strip()):
+            a = (starts[a0], starts[a1] + len(toks[a1]))
+            o = (starts[o0], starts[o1] + len(toks[o1]))
+            _add(r, "属性词", *a, {"观点词": [o]})
+        out.append(Record(text, r, "aste", ["属性词"]))
+    return out
+
+
+def literature_records(folder: Path) -> list[Record]:
+    out = []
+    for ann in sorted(folder.glob("*.ann")):
+        text = ann.with_suffix(".txt").read_text(encoding="utf-8")
+        ents, rels = {}, []
+        for line in ann.read_text(encoding="utf-8").splitlines():
+            parts = line.split("\t")
+            if line.startswith("T") and len(parts) >= 3:
+                typ, *rng = parts[1].split(" ")
+                if ";" in " ".join(rng):
+                    continue  # discontinuous mention
+                s, e = int(rng[0]), int(rng[1])
+                if text[s:e] == parts[2]:
+                    ents[parts[0]] = (typ.split("-")[0], s, e)
+            elif line.startswith("R") and len(parts) >= 2:
+                rel, a1, a2 = parts[1].split(" ")[:3]
+                rels.append((rel, a1.split(":")[1], a2.split(":")[1]))
+        # one record per sentence-sized piece keeps examples short
+        for lo, hi in _pieces(text, 200):
+            r: dict = {}
+            for tid, (typ, s, e) in ents.items():
+                if lo <= s and e <= hi and typ in LITERATURE:
+                    _add(r, LITERATURE[typ], s - lo, e - lo)
+            for rel, a, b in rels:
+                if a in ents and b in ents:
+                    (ta, sa, ea), (_, sb, eb) = ents[a], ents[b]
+                    if lo <= min(sa, sb) and max(ea, eb) <= hi and ta in LITERATURE:
+                        _add(r, LITERATURE[ta], sa - lo, ea - lo, {rel: [(sb - lo, eb - lo)]})
+            if r:
+                out.append(Record(text[lo:hi], r, "literature", sorted(set(LITERATURE.values()))))
+    return out
+
+
+def _pieces(text: str, size: int) -> list[tuple[int, int]]:
+    out, lo = [], 0
+    while lo < len(text):
+        hi = min(len(text), lo + size)
+        if hi < len(text):
+            cut = max(text.rfind(p, lo, hi) for p in "。！？\n")
+            hi = cut + 1 if cut > lo else hi
+        out.append((lo, hi))
+        lo = hi
+    return out
+
+
+def load_records(datasets: str | Path, dev_fraction: float = 0.05, seed: int = 13) -> tuple[list[Record], list[Record]]:
+    """(train, dev) records of every source; dev is carved per source with a fixed seed (the NER
+    dev splits are the same as the NER model's)."""
+    root = Path(datasets)
+    sources: dict[str, tuple[list, list]] = {}
+    msra = read_ner(root / "ner/msra/train.bio", "bio")
+    tr, dv = split_dev(msra, dev_fraction, seed)
+    sources["msra"] = (ner_records(tr, MSRA, "msra"), ner_records(dv, MSRA, "msra"))
+    sources["weibo"] = (ner_records(read_ner(root / "ner/weibo/train.conll", "weibo"), WEIBO, "weibo"),
+                        ner_records(read_ner(root / "ner/weibo/dev.conll", "weibo"), WEIBO, "weibo"))
+    tr, dv = split_dev(read_ner(root / "ner/cluener/train.json", "cluener"), dev_fraction, seed)
+    sources["cluener"] = (ner_records(tr, CLUENER, "cluener"), ner_records(dv, CLUENER, "cluener"))
+    sources["duie"] = split_dev(duie_records(root / "ie/duie/train_5000.json"), dev_fraction, seed)
+    sources["sanwen"] = (pair_records(root / "ie/sanwen/train.txt", SANWEN, "sanwen"), pair_records(root / "ie/sanwen/valid.txt", SANWEN, "sanwen"))
+    sources["finre"] = (pair_records(root / "ie/finre/train.txt", None, "finre"), pair_records(root / "ie/finre/valid.txt", None, "finre"))
+    sources["duee"] = split_dev(duee_records(root / "ie/duee/train_1000.json"), dev_fraction, seed)
+    sources["cote"] = split_dev(cote_records(root / "ie/cote/baidu_train.txt"), dev_fraction, seed)
+    sources["aste"] = (aste_records(root / "ie/absa/aste/train.txt"), aste_records(root / "ie/absa/aste/dev.txt"))
+    sources["literature"] = (literature_records(root / "ie/literature/training"), literature_records(root / "ie/literature/validation"))
+    train = [r for t, _ in sources.values() for r in t]
+    dev = [r for _, d in sources.values() for r in d]
+    return train, dev
+
+
+def examples(records: Iterable[Record], *, negatives: int = 1, seed: int = 13, held_out: set[str] = HELD_OUT,
+             keep_held_out: bool = False) -> list[UieExample]:
+    """Flatten records into prompt examples: each type at the top, each nested node under each
+    parent span, plus up to ``negatives`` absent types per record (from the types its corpus
+    annotates exhaustively, else from the other types of the corpus)."""
+    rng = random.Random(seed)
+    records = list(records)
+    pool: dict[str, list[str]] = {}
+    for r in records:
+        pool.setdefault(r.source, [])
+        pool[r.source].extend(k for k in r.result if k not in pool[r.source])
+    out: list[UieExample] = []
+
+    def walk(text: str, prefix: str, result: dict, source: str) -> None:
+        for typ, spans in result.items():
+            if typ in held_out and not keep_held_out:
+                continue
+            out.append(UieExample(prefix + typ, text, sorted({(s, e) for s, e, _ in spans}), source).check())
+            for s, e, kids in spans:
+                if kids:
+                    walk(text, text[s:e] + "的", kids, source)
+
+    for r in records:
+        walk(r.text, "", r.result, r.source)
+        absent = [t for t in (r.types or pool[r.source]) if t not in r.result and (keep_held_out or t not in held_out)]
+        for t in rng.sample(absent, min(negatives, len(absent))):
+            out.append(UieExample(t, r.text, [], r.source))
+    return out
+
+
+def eval_lines(records: Iterable[Record], limit_per_source: int = 200, seed: int = 13) -> list[dict]:
+    """``zhie eval extract`` lines: {"text", "schema", "expected"} with expected in the API's shape."""
+    by: dict[str, list[Record]] = {}
+    for r in records:
+        by.setdefault(r.source, []).append(r)
+    out = []
+    for source, rs in by.items():
+        rng = random.Random(seed)
+        rs = rs[:]
+        rng.shuffle(rs)
+        for r in rs[:limit_per_source]:
+            schema = _schema_of(r)
+            out.append({"source": source, "text": r.text, "schema": schema, "expected": _expected(r.text, r.result)})
+    return out
+
+
+def _schema_of(r: Record) -> dict:
+    def node(result: dict) -> dict:
+        d: dict = {}
+        for typ, spans in result.items():
+            kids: dict = {}
+            for _, _, k in spans:
+                for kk, vv in node(k).items():
+                    kids[kk] = kids.get(kk) or vv
+            d[typ] = kids or None
+        return d
+
+    schema = node(r.result)
+    for t in r.types:
+        schema.setdefault(t, None)  # absent types stay in the schema: predicting them is an error
+    return schema
+
+
+def _expected(text: str, result: dict) -> dict:
+    def conv(res: dict) -> dict:
+        out = {}
+        for typ, spans in res.items():
+            out[typ] = []
+            for s, e, kids in sorted(spans, key=lambda x: (x[0], x[1])):
+                d = {"text": text[s:e], "start": s, "end": e, "probability": 1.0}
+                if kids:
+                    d["relations"] = conv(kids)
+                out[typ].append(d)
+        return out
+
+    return conv(result)

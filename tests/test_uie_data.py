@@ -1,0 +1,85 @@
+"""Schema-extractor training data from the shared corpora: exact offsets, nesting, negatives, held-out names."""
+
+import pytest
+
+from zhie.tasks.schema import parse_schema, result_from_json, result_tuples
+from zhie.train import uie_data as U
+
+pytestmark = pytest.mark.datasets
+
+
+@pytest.fixture(scope="module")
+def records(datasets):
+    ie = datasets / "ie"
+    return {
+        "duie": U.duie_records(ie / "duie/train_5000.json"),
+        "sanwen": U.pair_records(ie / "sanwen/valid.txt", U.SANWEN, "sanwen"),
+        "finre": U.pair_records(ie / "finre/valid.txt", None, "finre"),
+        "duee": U.duee_records(ie / "duee/train_1000.json"),
+        "cote": U.cote_records(ie / "cote/baidu_train.txt"),
+        "aste": U.aste_records(ie / "absa/aste/dev.txt"),
+        "literature": U.literature_records(ie / "literature/validation"),
+        "weibo": U.ner_records(U.read_ner(datasets / "ner/weibo/dev.conll", "weibo"), U.WEIBO, "weibo"),
+    }
+
+
+def _walk(text, result):
+    for typ, spans in result.items():
+        for s, e, kids in spans:
+            yield typ, s, e
+            yield from _walk(text, kids)
+
+
+def test_every_source_gives_records_with_spans_inside_the_text(records):
+    for source, rs in records.items():
+        assert len(rs) > 40, source
+        for r in rs:
+            for _, s, e in _walk(r.text, r.result):
+                assert 0 <= s < e <= len(r.text), (source, r.text, s, e)
+
+
+def test_relations_nest_under_their_subject(records):
+    r = next(r for r in records["duie"] if r.text.startswith("《邪少兵王》"))
+    (s, e, kids), = r.result["图书作品"]
+    assert r.text[s:e] == "邪少兵王"
+    (os_, oe, _), = kids["作者"]
+    assert r.text[os_:oe] == "冰火未央"
+    ex = U.examples([r], negatives=0)
+    assert [(x.prompt, [x.text[a:b] for a, b in x.spans]) for x in ex] == [("图书作品", ["邪少兵王"]), ("邪少兵王的作者", ["冰火未央"])]
+
+
+def test_aste_token_indices_become_character_offsets(records):
+    r = records["aste"][2]  # 食 物 不 用 多 说 了 不 错 的 价 格 也 适 中 。
+    got = {(r.text[s:e], r.text[a:b]) for s, e, kids in r.result["属性词"] for a, b, _ in kids["观点词"]}
+    assert got == {("食物", "不用多说了不错的"), ("价格", "也适中")}  # ends are inclusive token indices
+
+
+def test_events_prompt_triggers_then_roles(records):
+    ex = U.examples(records["duee"], negatives=0, held_out=set())
+    assert any(x.prompt.endswith("触发词") and x.spans for x in ex)
+    assert any("的" in x.prompt and x.spans for x in ex)
+
+
+def test_negatives_and_held_out_names(records):
+    rs = records["weibo"]
+    ex = U.examples(rs, negatives=1)
+    neg = [x for x in ex if not x.spans]
+    assert neg and all(x.prompt in U.WEIBO.values() for x in neg)
+    every = U.examples(records["duie"], negatives=1)
+    assert not [x for x in every if x.prompt.split("的")[-1] in U.HELD_OUT]
+    kept = U.examples(records["duie"], negatives=0, keep_held_out=True)
+    assert any(x.prompt.endswith("的主演") for x in kept)
+
+
+def test_eval_lines_are_in_the_api_shape_with_exact_offsets(records):
+    lines = U.eval_lines([r for rs in records.values() for r in rs], limit_per_source=20)
+    assert {x["source"] for x in lines} == set(records)
+    for x in lines:
+        schema = parse_schema(x["schema"])
+        exp = result_from_json(x["expected"])
+        for path, s, e in result_tuples(exp):
+            assert 0 <= s < e <= len(x["text"])
+        assert set(x["expected"]) <= {n.name for n in schema.roots}
+        for typ, spans in x["expected"].items():
+            for sp in spans:
+                assert x["text"][sp["start"]:sp["end"]] == sp["text"]

@@ -126,3 +126,34 @@ def test_batcher_failure_reaches_every_waiter_and_serving_goes_on():
 def test_batcher_rejects_bad_limits():
     with pytest.raises(ValueError):
         MicroBatcher(lambda x: x, max_batch_items=0)
+
+
+def test_batcher_runs_batches_side_by_side_and_shares_the_queue_out():
+    class Overlap(SlowModel):
+        def __init__(self):
+            super().__init__(delay=0.1)
+            self.running, self.most = 0, 0
+
+        def __call__(self, texts):
+            with self.lock:
+                self.running += 1
+                self.most = max(self.most, self.running)
+            try:
+                return super().__call__(texts)
+            finally:
+                with self.lock:
+                    self.running -= 1
+
+    async def main():
+        m = Overlap()
+        b = MicroBatcher(m, concurrency=2)
+        b.start()
+        calls = [asyncio.ensure_future(b.submit([f"t{i}"])) for i in range(6)]  # queued together, both slots free
+        got = await asyncio.gather(*calls)
+        await b.stop()
+        return m, got
+
+    m, got = run(main())
+    assert got == [[f"T{i}"] for i in range(6)]  # every caller gets its own answer
+    assert m.most == 2  # two model calls at once
+    assert sorted(len(x) for x in m.batches) == [3, 3]  # the queue was shared out, not poured into one call

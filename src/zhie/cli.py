@@ -43,7 +43,7 @@ def cmd_serve(args) -> int:
 
     overrides = {k: getattr(args, k) for k in ("host", "port", "workers", "threads", "ner_model", "device", "max_text_chars",
                                                "max_request_chars", "max_batch_items", "window", "overlap", "sentiment_model", "analyze_max_chars",
-                                               "batch_chars", "batch_wait_ms", "max_queue", "request_timeout_s")}
+                                               "batch_chars", "batch_wait_ms", "max_queue", "request_timeout_s", "model_concurrency")}
     try:
         settings = Settings.from_env(**overrides)
     except ValueError as e:
@@ -222,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-chars", type=int, default=None, help="characters per grouped model call (default 16384)")
     s.add_argument("--batch-wait-ms", type=float, default=None, help="wait for more requests before a model call (default 0)")
     s.add_argument("--max-queue", type=int, default=None, help="texts waiting before 503 (default 2048)")
+    s.add_argument("--model-concurrency", type=int, default=None, help="model calls in flight at once (default cores / workers)")
     s.add_argument("--request-timeout-s", type=float, default=None, help="503 after waiting this long (default 120)")
     s.set_defaults(func=cmd_serve)
 

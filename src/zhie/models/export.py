@@ -19,7 +19,8 @@ def export_onnx(model, path: Path, output_name: str = "emissions", opset: int = 
         str(path),
         input_names=["input_ids", "attention_mask"],
         output_names=[output_name],
-        dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, output_name: {0: "batch", 1: "seq"} if output_name == "emissions" else {0: "batch"}},
+        dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+                      output_name: {0: "batch"} if output_name == "logits" else {0: "batch", 1: "seq"}},
         opset_version=opset,
         dynamo=False,
     )

@@ -22,12 +22,12 @@ def load_trained(run: Path):
     from transformers import BertConfig, BertModel
 
     from ..text.vocab import CharVocab
-    from .modeling import CharTagger, SeqClassifier
+    from .modeling import CharTagger, SeqClassifier, SpanExtractor
 
     state = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
     kind = state.get("kind", "ner")
     bert = BertModel(BertConfig(**state["bert_config"]), add_pooling_layer=False)
-    model = (CharTagger if kind == "ner" else SeqClassifier)(bert, list(state["labels"]))
+    model = {"ner": CharTagger, "sentiment": SeqClassifier, "extract": SpanExtractor}[kind](bert, list(state["labels"]))
     model.load_state_dict(state["model"])
     model.eval()
     return model, CharVocab.load(run / "vocab.txt"), kind
@@ -45,7 +45,7 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
     work.mkdir(exist_ok=True)
     model, vocab, kind = load_trained(run)
     float_path = work / "model.float.onnx"
-    export_onnx(model, float_path, output_name="emissions" if kind == "ner" else "logits")
+    export_onnx(model, float_path, output_name={"ner": "emissions", "sentiment": "logits", "extract": "pointers"}[kind])
     cfg = model.bert.config
     fused = optimize_and_quantize(float_path, out / "model.onnx", cfg.num_attention_heads, cfg.hidden_size)
     shutil.move(fused, work / "model.fused.onnx")
@@ -66,6 +66,10 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
         crf = model.crf
         config["crf"] = {"transitions": crf.transitions.detach().tolist(), "start": crf.start.detach().tolist(),
                          "end": crf.end.detach().tolist()}
+    elif kind == "extract":
+        from .extract import MAX_PROMPT
+
+        config["max_prompt"] = MAX_PROMPT
     else:
         cal = run / "calibration.json"
         config["temperature"] = json.loads(cal.read_text())["temperature"] if cal.exists() else 1.0

@@ -75,3 +75,14 @@ class SeqClassifier(EncoderWithHead):
         m = attention_mask.unsqueeze(-1).to(h.dtype)
         pooled = (h * m).sum(1) / m.sum(1).clamp(min=1.0)
         return self.head(self.dropout(pooled))
+
+
+class SpanExtractor(EncoderWithHead):
+    """UIE-style pointer network over ``<s> prompt </s> text </s>``: a start and an end logit for
+    every position, (B, T, 2); a span is a start paired with the nearest end at or after it."""
+
+    def __init__(self, bert: nn.Module, labels: list[str] | None = None, dropout: float = 0.1):
+        super().__init__(bert, list(labels or ["start", "end"]), dropout)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.hidden(input_ids, attention_mask)))

@@ -1,0 +1,147 @@
+"""Train the schema extractor: a prompt-conditioned pointer network (UIE style) on the e5 encoder.
+
+Input ``<s> prompt </s> text </s>``; for every text position a start and an end probability
+(independent sigmoids). Data: :mod:`zhie.train.uie_data` (every IE and NER corpus, nested prompts,
+negatives, held-out type names). Reproduce with ``recipes/extract.sh``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..text.vocab import BOS, EOS, PAD, CharVocab
+from .loop import config_parser, fit, prepare_encoder, seed_everything
+
+log = logging.getLogger("zhie.train")
+
+MAX_PROMPT = 32  # characters of prompt kept (a long parent span is cut): same in training and serving
+
+
+@dataclass
+class ExtractTrainConfig:
+    datasets: str = "../shared/datasets"
+    out: str = "runs/extract"
+    seed: int = 13
+    epochs: float = 1.0
+    batch_tokens: int = 3072
+    lr_encoder: float = 1e-4
+    lr_head: float = 1e-3
+    warmup: float = 0.06
+    weight_decay: float = 0.01
+    # NAME:MAX examples per source (after flattening into prompts); a bare NAME keeps all
+    sources: list[str] = field(default_factory=lambda: [
+        "msra:6000", "weibo", "cluener:6000", "literature:5000", "duie:6000", "sanwen:4000", "finre:4000",
+        "duee", "cote:3000", "aste:6000"])
+    negatives: int = 1
+    max_len: int = 256
+    threads: int = 0
+    log_every: int = 50
+    save_every: int = 300
+    max_examples: int = 0  # 0: all (tests use a few)
+
+
+def encode_example(prompt: str, text: str, spans, vocab: CharVocab, max_len: int):
+    """Pieces of (ids, start targets, end targets, first text position) for one example; a long text
+    is cut into pieces that fit ``max_len`` and each span goes to the piece that holds it whole."""
+    p = vocab.encode(prompt[:MAX_PROMPT])
+    room = max(16, max_len - len(p) - 3)
+    t = vocab.encode(text)
+    out = []
+    for lo in range(0, max(1, len(t)), room):
+        hi = min(len(t), lo + room)
+        off = len(p) + 2
+        ids = np.concatenate([[BOS], p, [EOS], t[lo:hi], [EOS]]).astype(np.int64)
+        st = np.zeros(len(ids), dtype=np.float32)
+        en = np.zeros(len(ids), dtype=np.float32)
+        for s, e in spans:
+            if lo <= s and e <= hi:
+                st[off + s - lo] = 1.0
+                en[off + e - 1 - lo] = 1.0
+        out.append((ids, st, en, off))
+    return out
+
+
+def collate(examples, idx):
+    import torch
+
+    T = max(len(examples[i][0]) for i in idx)
+    ids = np.full((len(idx), T), PAD, dtype=np.int64)
+    mask = np.zeros((len(idx), T), dtype=np.int64)
+    y = np.zeros((len(idx), T, 2), dtype=np.float32)
+    lm = np.zeros((len(idx), T), dtype=np.float32)  # loss over text positions only
+    for r, i in enumerate(idx):
+        x, st, en, off = examples[i]
+        ids[r, : len(x)] = x
+        mask[r, : len(x)] = 1
+        y[r, : len(x), 0], y[r, : len(x), 1] = st, en
+        lm[r, off : len(x) - 1] = 1.0
+    return torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(y), torch.from_numpy(lm)
+
+
+def build_examples(cfg: ExtractTrainConfig):
+    from .uie_data import examples, load_records
+
+    train, dev = load_records(cfg.datasets, seed=13)
+    by: dict[str, list] = {}
+    for r in train:
+        by.setdefault(r.source, []).append(r)
+    chosen = []
+    for spec in cfg.sources:
+        name, _, cap = spec.partition(":")
+        if name not in by:
+            raise ValueError(f"unknown source {name!r}; expected one of {sorted(by)} (optionally NAME:MAX)")
+        ex = examples(by[name], negatives=cfg.negatives, seed=cfg.seed)
+        random.Random(cfg.seed).shuffle(ex)
+        if cap:
+            ex = ex[: int(cap)]
+        log.info("source %s: %d prompt examples", name, len(ex))
+        chosen += ex
+    random.Random(cfg.seed).shuffle(chosen)
+    if cfg.max_examples:
+        chosen = chosen[: cfg.max_examples]
+    return chosen, dev
+
+
+def train_extract(cfg: ExtractTrainConfig, chosen: list | None = None) -> Path:
+    """Train on ``chosen`` prompt examples, or on the configured mixture of the shared corpora."""
+    import torch
+
+    from .modeling import SpanExtractor
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    seed_everything(cfg.seed, cfg.threads)
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2, ensure_ascii=False))
+    if chosen is None:
+        chosen, _ = build_examples(cfg)
+    bert, vocab = prepare_encoder(cfg.datasets, out)
+    model = SpanExtractor(bert)
+    examples = [piece for e in chosen for piece in encode_example(e.prompt, e.text, e.spans, vocab, cfg.max_len)]
+    log.info("train pieces %d", len(examples))
+    bce = torch.nn.BCEWithLogitsLoss(reduction="none")
+
+    def step_loss(idx):
+        ids, mask, y, lm = collate(examples, idx)
+        loss = bce(model(ids, mask), y).sum(-1)
+        return (loss * lm).sum() / lm.sum().clamp(min=1.0)
+
+    fit(model, [len(x[0]) for x in examples], step_loss, out, epochs=cfg.epochs, batch_tokens=cfg.batch_tokens,
+        lr_encoder=cfg.lr_encoder, lr_head=cfg.lr_head, warmup=cfg.warmup, weight_decay=cfg.weight_decay,
+        seed=cfg.seed, log_every=cfg.log_every, save_every=cfg.save_every, extra_state={"kind": "extract"})
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = config_parser(ExtractTrainConfig, "zhie train extract", __doc__, {"sources": None}).parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    train_extract(ExtractTrainConfig(**vars(args)))
+
+
+if __name__ == "__main__":
+    main()

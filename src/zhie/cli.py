@@ -120,7 +120,44 @@ def cmd_sentiment(args) -> int:
     return 0
 
 
+def cmd_extract(args) -> int:
+    from .tasks.extract import SchemaExtractor
+    from .tasks.schema import SchemaError, parse_schema, result_to_json
+
+    try:
+        schema = parse_schema(json.loads(args.schema))
+    except json.JSONDecodeError as e:
+        print(f"zhie extract: --schema is not JSON: {e}", file=sys.stderr)
+        return 2
+    except SchemaError as e:
+        print(f"zhie extract: {e}", file=sys.stderr)
+        return 2
+    x = SchemaExtractor.load(args.model, threads=args.threads or None)
+    for r in x.predict(_input_texts(args), schema):
+        print(_jdump(result_to_json(r)))
+    return 0
+
+
 # -- eval -----------------------------------------------------------------------------------------
+def cmd_eval_extract(args) -> int:
+    from .tasks.extract import SchemaExtractor
+    from .train.check import eval_extractor, read_extract_eval
+
+    try:
+        lines = read_extract_eval(args.data)
+    except ValueError as e:
+        print(f"zhie eval extract: {e}", file=sys.stderr)
+        return 2
+    if args.limit:
+        lines = lines[: args.limit]
+    x = SchemaExtractor.load(args.model, threads=args.threads or None)
+    held = set(x.bundle.config.get("held_out_types", []))
+    r = eval_extractor(x, lines, held or None)
+    r.update(model=str(x.bundle.path), data=str(args.data))
+    print(_jdump(r))
+    return 0
+
+
 def cmd_eval_ner(args) -> int:
     from .tasks.ner import NerTagger
     from .train.check import eval_tagger
@@ -178,6 +215,8 @@ def cmd_train(args, rest: list[str]) -> int:
         return bench(rest)
     if args.task == "ner":
         from .train.ner import main
+    elif args.task == "extract":
+        from .train.extract import main
     else:
         from .train.sentiment import main
     main(rest)
@@ -195,7 +234,7 @@ def cmd_export(args) -> int:
     if args.check_data:
         from .train.check import check_export
 
-        fmt = args.check_format or ("bio" if args.task == "ner" else "tsv")
+        fmt = args.check_format or {"ner": "bio", "sentiment": "tsv", "extract": "jsonl"}[args.task]
         report = check_export(out, Path(args.run) / "export" / "float_bundle", args.check_data, fmt)
         print(_jdump(report))
     return 0
@@ -242,6 +281,14 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--threads", type=int, default=0)
     se.set_defaults(func=cmd_sentiment)
 
+    xt = sub.add_parser("extract", help="schema-driven extraction from TEXT (or '-' for stdin) as JSON (Taskflow shape)")
+    xt.add_argument("text")
+    xt.add_argument("--schema", required=True, help='JSON, e.g. \'{"产品名称": null, "属性词": {"情感词": null}}\' or \'["人物", "地点"]\'')
+    xt.add_argument("--model", default="extract")
+    xt.add_argument("--lines", action="store_true", help="with '-': one text per input line, one JSON line each")
+    xt.add_argument("--threads", type=int, default=0)
+    xt.set_defaults(func=cmd_extract)
+
     e = sub.add_parser("eval", help="score a model on a labelled file")
     esub = e.add_subparsers(dest="task", required=True)
     en = esub.add_parser("ner", help="entity-level exact-match P/R/F1")
@@ -266,8 +313,15 @@ def build_parser() -> argparse.ArgumentParser:
     es.add_argument("--threads", type=int, default=0)
     es.set_defaults(func=cmd_eval_sentiment)
 
+    ee = esub.add_parser("extract", help="micro P/R/F1 over (path of types, start, end) of a schema extractor")
+    ee.add_argument("--data", required=True, help='JSON lines {"text", "schema", "expected"} (expected in the API result shape)')
+    ee.add_argument("--model", default="extract")
+    ee.add_argument("--limit", type=int, default=0)
+    ee.add_argument("--threads", type=int, default=0)
+    ee.set_defaults(func=cmd_eval_extract)
+
     t = sub.add_parser("train", add_help=False, help="train a model (needs the 'train' extra); flags after the task go to the trainer")
-    t.add_argument("task", choices=["ner", "sentiment"])
+    t.add_argument("task", choices=["ner", "sentiment", "extract"])
     t.set_defaults(func=cmd_train, passthrough=True)
 
     b = sub.add_parser("bench", add_help=False, help="side-by-side serving benchmark against a torch + gunicorn baseline "
@@ -275,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_train, passthrough=True)
 
     x = sub.add_parser("export", help="export a training run to an INT8 ONNX model folder")
-    x.add_argument("task", choices=["ner", "sentiment"])
+    x.add_argument("task", choices=["ner", "sentiment", "extract"])
     x.add_argument("--run", required=True)
     x.add_argument("--out", required=True)
     x.add_argument("--name", default=None)

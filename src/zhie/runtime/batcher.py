@@ -40,18 +40,15 @@ class BatchStats:
 
 @dataclass
 class _Item:
-    payload: str
+    payload: Any
     future: asyncio.Future
-    size: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.size = max(1, len(self.payload))
+    size: int
 
 
 class MicroBatcher:
     def __init__(
         self,
-        fn: Callable[[list[str]], Sequence[Any]],
+        fn: Callable[[list[Any]], Sequence[Any]],
         *,
         max_batch_items: int = 64,
         max_batch_chars: int = 16384,
@@ -61,10 +58,12 @@ class MicroBatcher:
         executor: Executor | None = None,
         on_batch: Callable[[BatchStats], None] | None = None,
         concurrency: int = 1,
+        size_of: Callable[[Any], int] = len,
     ):
         if max_batch_items < 1 or max_batch_chars < 1 or max_queue < 1 or timeout_s <= 0 or max_wait_ms < 0 or concurrency < 1:
             raise ValueError("batcher limits must be positive")
         self.concurrency = concurrency
+        self.size_of = size_of  # a payload's share of the character budget
         self.fn = fn
         self.max_batch_items = max_batch_items
         self.max_batch_chars = max_batch_chars
@@ -108,7 +107,7 @@ class MicroBatcher:
         if self._own_executor:
             self._executor.shutdown(wait=False)
 
-    async def submit(self, payloads: Sequence[str]) -> list[Any]:
+    async def submit(self, payloads: Sequence[Any]) -> list[Any]:
         """Results for ``payloads`` in order. Raises Overloaded or DeadlineExceeded."""
         if self._task is None:
             raise RuntimeError("batcher not started")
@@ -117,7 +116,7 @@ class MicroBatcher:
         if len(self._queue) + len(payloads) > self.max_queue:
             raise Overloaded(f"queue full ({len(self._queue)} waiting, limit {self.max_queue})")
         loop = asyncio.get_running_loop()
-        items = [_Item(p, loop.create_future()) for p in payloads]
+        items = [_Item(p, loop.create_future(), max(1, self.size_of(p))) for p in payloads]
         self._queue.extend(items)
         assert self._wake is not None
         self._wake.set()

@@ -21,8 +21,11 @@ from ..runtime.memory import limit_malloc_arenas
 from ..runtime.session import default_threads
 from ..models.bundle import bundled_models
 from ..tasks.ner import NerOptions, NerTagger
+from ..tasks.extract import SchemaExtractor
+from ..tasks.schema import Schema, SchemaError, parse_schema, result_to_json
 from ..tasks.sentiment import SentimentClassifier
-from .schemas import AnalyzeRequest, AnalyzeResponse, ErrorResponse, NerResponse, SentimentOut, TextsRequest
+from .schemas import (AnalyzeRequest, AnalyzeResponse, ErrorResponse, ExtractRequest, ExtractSpanOut, NerResponse, SentimentOut,
+                      TextsRequest)
 from .metrics import Metrics
 from .settings import Settings
 from .web import mount_web
@@ -108,11 +111,28 @@ class Engine:
         if name and (name != "sentiment" or "sentiment" in bundled_models()):
             self.sentiment = SentimentClassifier.load(name, threads=threads, device=settings.device)
             self.sentiment.predict(["预热"])
+        self.extract: SchemaExtractor | None = None
+        name = settings.extract_model
+        if name and (name != "extract" or "extract" in bundled_models()):
+            self.extract = SchemaExtractor.load(name, threads=threads, device=settings.device)
+            self.extract.predict(["预热"], parse_schema(["类型"]))
         self.load_seconds = time.perf_counter() - t0
         self.metrics = Metrics()
         self.batchers: dict[str, MicroBatcher] = {}
         # a JSON-escaped character takes at most 12 bytes (a \\uXXXX surrogate pair)
         self.max_body_bytes = settings.max_request_chars * 12 + 65536
+
+    def _extract_batch(self, items: list[tuple[str, Schema]]) -> list:
+        """(text, schema) pairs from any number of requests: texts sharing a schema go through together."""
+        assert self.extract is not None
+        out: list = [None] * len(items)
+        groups: dict[Schema, list[int]] = {}
+        for i, (_, schema) in enumerate(items):
+            groups.setdefault(schema, []).append(i)
+        for schema, idx in groups.items():
+            for i, r in zip(idx, self.extract.predict([items[i][0] for i in idx], schema)):
+                out[i] = r
+        return out
 
     @property
     def concurrency(self) -> int:
@@ -134,8 +154,10 @@ class Engine:
         tasks = {"ner": self.ner.predict}
         if self.sentiment is not None:
             tasks["sentiment"] = self.sentiment.predict
+        if self.extract is not None:
+            tasks["extract"] = self._extract_batch
         for name, fn in tasks.items():
-            b = MicroBatcher(fn, max_batch_items=max(64, s.max_batch_items), max_batch_chars=s.batch_chars,
+            b = MicroBatcher(fn, size_of=(lambda p: len(p[0]) * p[1].size) if name == "extract" else len, max_batch_items=max(64, s.max_batch_items), max_batch_chars=s.batch_chars,
                              max_wait_ms=s.batch_wait_ms, max_queue=s.max_queue, timeout_s=s.request_timeout_s,
                              executor=self._executor, on_batch=self._observer(name), concurrency=n)
             b.start()
@@ -260,7 +282,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         eng = request.app.state.engine
         if eng is None:
             return JSONResponse({"status": "loading"}, status_code=503)
-        models = {"ner": eng.ner.bundle.name, "sentiment": eng.sentiment.bundle.name if eng.sentiment else None}
+        models = {"ner": eng.ner.bundle.name, "sentiment": eng.sentiment.bundle.name if eng.sentiment else None,
+                  "extract": eng.extract.bundle.name if eng.extract else None}
         return {"status": "ready", "models": models, "load_seconds": round(eng.load_seconds, 3)}
 
     @app.post(
@@ -302,6 +325,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         eng.check_limits(texts)
         results = await eng.run("sentiment", texts)
         out = [r.to_dict() for r in results]
+        return out[0] if body.text is not None else out
+
+    @app.post(
+        "/v1/extract",
+        tags=["extract"],
+        response_model=dict[str, list[ExtractSpanOut]] | list[dict[str, list[ExtractSpanOut]]],
+        responses={400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 500: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+        summary="Schema-driven extraction: entities, relations, opinions (Taskflow result shape)",
+        openapi_extra=_json_body(ExtractRequest),
+        response_model_exclude_none=True,
+    )
+    async def extract(request: Request):
+        """`{"text", "schema"}` returns `{type: [{"text", "start", "end", "probability", "relations"?}]}`;
+        `{"texts", "schema"}` returns a list of those. A bad schema is a 400 naming the node
+        (`schema.属性词.情感词`); one deeper or larger than the limits is a 413."""
+        eng = engine(request)
+        body = await parse_body(request, ExtractRequest, eng.max_body_bytes)
+        s = eng.settings
+        try:
+            schema = parse_schema(body.schema_, max_depth=s.max_schema_depth, max_nodes=s.max_schema_nodes)
+        except SchemaError as e:
+            limit = " (ZHIE_MAX_SCHEMA_DEPTH / ZHIE_MAX_SCHEMA_NODES)" if e.status == 413 else ""
+            raise ApiError(e.status, "bad_schema" if e.status == 400 else "schema_too_large", e.message + limit, e.path) from None
+        if eng.extract is None:
+            raise ApiError(503, "model_unavailable", "no extraction model is loaded (set ZHIE_EXTRACT_MODEL to a model folder)")
+        texts = body.items()
+        eng.check_limits(texts)
+        results = await eng.run("extract", [(t, schema) for t in texts])
+        out = [result_to_json(r) for r in results]
         return out[0] if body.text is not None else out
 
     @app.post(

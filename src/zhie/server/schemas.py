@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -19,6 +21,24 @@ class TextsRequest(BaseModel):
 
     def items(self) -> list[str]:
         return [self.text] if self.text is not None else list(self.texts or [])
+
+
+class ExtractRequest(TextsRequest):
+    schema_: Any = Field(  # checked by zhie.tasks.schema, whose errors name the offending node
+        alias="schema",
+        description='What to extract: `{"产品名称": null, "属性词": {"情感词": null}}` (SiameseUIE form), '
+                    'or Taskflow forms: `["时间", "选手"]`, `{"竞赛名称": ["主办方", "承办方"]}`.',
+        examples=[{"产品名称": None, "价格": None, "属性词": {"情感词": None}}],
+    )
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ExtractSpanOut(BaseModel):
+    text: str
+    start: int = Field(description="code-point offset into the caller's text")
+    end: int = Field(description="exclusive end; text[start:end] == text")
+    probability: float
+    relations: dict[str, list["ExtractSpanOut"]] | None = Field(default=None, description="spans of the child types, when found")
 
 
 class EntityOut(BaseModel):

@@ -16,6 +16,9 @@ class Settings:
     ner_model: str = "ner"
     sentiment_model: str = "sentiment"  # "" turns sentiment off
     analyze_max_chars: int = 512  # the drop-in /analyze route's own limit
+    extract_model: str = "extract"  # schema extraction: bundled name or folder; "" turns it off
+    max_schema_depth: int = 3  # levels of nesting in an extraction schema
+    max_schema_nodes: int = 64  # type names in one extraction schema
     window: int = 128
     overlap: int = 32
     max_text_chars: int = 1_000_000  # per text
@@ -52,7 +55,7 @@ class Settings:
             raise ValueError(f"--{flag.replace('_', '-')} (ZHIE_{flag.upper()}): {why}")
 
         for name in ("max_text_chars", "max_request_chars", "max_batch_items", "workers", "window", "analyze_max_chars",
-                     "batch_chars", "max_queue"):
+                     "batch_chars", "max_queue", "max_schema_depth", "max_schema_nodes"):
             if getattr(self, name) < 1:
                 bad(name, "must be at least 1")
         if self.max_request_chars < self.max_text_chars:

@@ -37,7 +37,8 @@ def eval_classifier(clf: SentimentClassifier, pairs, batch: int = 64) -> dict:
 
 
 def check_export(int8_dir: Path, float_dir: Path, data: str, fmt: str) -> dict:
-    """NER: the dev split carved from a training file; sentiment: a dev file as it is."""
+    """NER: the dev split carved from a training file; sentiment: a dev file as it is; extract: an
+    eval file of {"text", "schema", "expected"} lines."""
     task = json.loads((Path(int8_dir) / "config.json").read_text(encoding="utf-8"))["task"]
     report: dict = {"data": str(data)}
     if task == "ner":
@@ -45,6 +46,14 @@ def check_export(int8_dir: Path, float_dir: Path, data: str, fmt: str) -> dict:
         report["split"] = "dev (5%, seed 13)"
         for name, d in (("float32", float_dir), ("int8", int8_dir)):
             report[name] = eval_tagger(NerTagger.load(d), dev)
+        report["int8_loss"] = round(report["float32"]["f1"] - report["int8"]["f1"], 4)
+    elif task == "extract":
+        from ..tasks.extract import SchemaExtractor
+
+        lines = read_extract_eval(data)
+        held = set(json.loads((Path(int8_dir) / "config.json").read_text(encoding="utf-8")).get("held_out_types", []))
+        for name, d in (("float32", float_dir), ("int8", int8_dir)):
+            report[name] = eval_extractor(SchemaExtractor.load(d), lines, held or None)
         report["int8_loss"] = round(report["float32"]["f1"] - report["int8"]["f1"], 4)
     else:
         dev = read_sentiment(data, fmt)
@@ -56,3 +65,61 @@ def check_export(int8_dir: Path, float_dir: Path, data: str, fmt: str) -> dict:
     cfg["dev_eval"] = {k: ({kk: vv for kk, vv in v.items() if kk != "seconds"} if isinstance(v, dict) else v) for k, v in report.items()}
     cfg_path.write_text(json.dumps(cfg, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return report
+
+
+def read_extract_eval(path: str | Path) -> list[dict]:
+    """``zhie eval extract`` lines: {"text", "schema", "expected"} (+ optional "source"); errors name the line."""
+    from ..tasks.schema import parse_schema, result_from_json
+
+    out = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                raise ValueError('each line needs "text", "schema" and "expected"')
+            out.append({"text": obj["text"], "schema": parse_schema(obj["schema"], max_depth=8, max_nodes=1024),
+                        "expected": result_from_json(obj.get("expected", {})), "source": obj.get("source", "")})
+        except (ValueError, KeyError) as e:
+            raise ValueError(f"{path}:{n}: {e}") from None
+    return out
+
+
+def eval_extractor(extractor, lines: list[dict], held_out: set[str] | None = None, progress=None) -> dict:
+    """Micro P/R/F1 over (path of types, start, end) tuples, overall, per source and on held-out type
+    names (tuples whose path ends in one)."""
+    from ..tasks.schema import result_tuples
+
+    t0 = time.perf_counter()
+    counts: dict[str, list[int]] = {}
+
+    def add(key: str, gold: set, pred: set) -> None:
+        c = counts.setdefault(key, [0, 0, 0])
+        c[0] += len(gold & pred)
+        c[1] += len(pred)
+        c[2] += len(gold)
+
+    for i, x in enumerate(lines):
+        pred = result_tuples(extractor.predict([x["text"]], x["schema"])[0])
+        gold = result_tuples(x["expected"])
+        add("all", gold, pred)
+        if x["source"]:
+            add("source:" + x["source"], gold, pred)
+        if held_out:
+            add("held_out", {g for g in gold if g[0][-1] in held_out}, {p for p in pred if p[0][-1] in held_out})
+        if progress:
+            progress(i + 1, len(lines))
+
+    def prf(c):
+        tp, np_, ng = c
+        p = tp / np_ if np_ else 0.0
+        r = tp / ng if ng else 0.0
+        return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(2 * p * r / (p + r) if p + r else 0.0, 4), "support": ng}
+
+    out = prf(counts.pop("all", [0, 0, 0]))
+    out["per_source"] = {k[7:]: prf(v) for k, v in sorted(counts.items()) if k.startswith("source:")}
+    if "held_out" in counts:
+        out["held_out"] = prf(counts["held_out"])
+    out.update(examples=len(lines), seconds=round(time.perf_counter() - t0, 2))
+    return out

@@ -68,8 +68,10 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
                          "end": crf.end.detach().tolist()}
     elif kind == "extract":
         from .extract import MAX_PROMPT
+        from .uie_data import HELD_OUT
 
         config["max_prompt"] = MAX_PROMPT
+        config["held_out_types"] = sorted(HELD_OUT)  # never trained on: eval reports them apart
     else:
         cal = run / "calibration.json"
         config["temperature"] = json.loads(cal.read_text())["temperature"] if cal.exists() else 1.0

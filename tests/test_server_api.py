@@ -179,3 +179,26 @@ def test_api_response_with_a_lone_surrogate_round_trips():
     content = {"text": "\ud800张伟", "entities": [{"text": "张\udc00"}]}
     assert json.loads(UnicodeJSONResponse(content).body) == content
     assert "张伟".encode() in UnicodeJSONResponse({"text": "张伟"}).body  # readable UTF-8 when possible
+
+
+@pytest.mark.parametrize("schema, status, field", [
+    ({"属性词": {"": None}}, 400, "schema.属性词."),
+    ({"a": {"b": {"c": {"d": None}}}}, 413, "schema.a.b.c.d"),
+    (5, 400, "schema"),
+    ([], 400, "schema"),
+    (["人物", "人物"], 400, "schema.人物"),
+])
+def test_api_extract_bad_schema_names_the_node(client, schema, status, field):
+    r = client.post("/v1/extract", json={"text": "华为发布新手机", "schema": schema})
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert err["field"] == field and err["code"] in ("bad_schema", "schema_too_large")
+
+
+def test_api_extract_missing_schema_is_422_and_no_model_is_503(client):
+    r = client.post("/v1/extract", json={"text": "华为发布新手机"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "schema"
+    ready = client.get("/readyz").json()
+    if ready["models"]["extract"] is None:  # no bundled extraction model: a clear 503, not a crash
+        r = client.post("/v1/extract", json={"text": "华为发布新手机", "schema": ["产品"]})
+        assert r.status_code == 503 and "ZHIE_EXTRACT_MODEL" in r.json()["error"]["message"]

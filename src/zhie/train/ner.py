@@ -17,7 +17,7 @@ from ..text.tags import bio_labels, spans_to_bio
 from ..text.types import ENTITY_TYPES, Doc
 from ..text.vocab import BOS, EOS, PAD, CharVocab
 from .data import map_types, read_ner, split_dev
-from .loop import config_parser, fit, prepare_encoder, seed_everything
+from .loop import config_parser, fit, init_from, prepare_encoder, seed_everything
 
 log = logging.getLogger("zhie.train")
 
@@ -90,17 +90,6 @@ def collate(examples, idx):
         tags[r, : len(y)] = y
         mask[r, : len(x)] = True
     return torch.from_numpy(ids), torch.from_numpy(tags), torch.from_numpy(mask)
-
-
-def init_from(model, vocab: CharVocab, run: Path) -> None:
-    """Start from the weights of an earlier run; its vocabulary must be this run's."""
-    import torch
-
-    if CharVocab.load(run / "vocab.txt").tokens != vocab.tokens:
-        raise SystemExit(f"--init {run}: its vocabulary differs from this run's (different datasets?)")
-    state = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
-    model.load_state_dict(state["model"])
-    log.info("initialised from %s (step %s)", run, state.get("step"))
 
 
 def train_ner(cfg: NerTrainConfig) -> Path:

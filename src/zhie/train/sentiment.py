@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..text.vocab import BOS, EOS, PAD, CharVocab
-from .loop import config_parser, fit, prepare_encoder, seed_everything
+from .loop import config_parser, fit, init_from, prepare_encoder, seed_everything
 from .sentiment_data import read_sentiment
 
 log = logging.getLogger("zhie.train")
@@ -45,6 +45,7 @@ class SentimentTrainConfig:
     weight_decay: float = 0.01
     sources: list[str] = field(default_factory=lambda: ["chnsenticorp"])  # NAME or NAME:MAX_EXAMPLES
     max_len: int = 254
+    init: str = ""  # a previous sentiment run folder: continue from its weights
     threads: int = 0
     log_every: int = 50
     save_every: int = 300
@@ -120,6 +121,8 @@ def train_sentiment(cfg: SentimentTrainConfig) -> Path:
     labels = ["negative", "positive"] + (["neutral"] if any(lab == "neutral" for _, lab in pairs) else [])
     bert, vocab = prepare_encoder(cfg.datasets, out)
     model = SeqClassifier(bert, labels)
+    if cfg.init:
+        init_from(model, vocab, Path(cfg.init))
     examples = encode(pairs, vocab, labels, cfg.max_len)
     loss_fn = torch.nn.CrossEntropyLoss()
 

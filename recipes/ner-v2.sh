@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # NER v2: continue the v1 run (recipes/ner.sh) for one more epoch on MSRA plus Weibo and CLUENER
-# (their types mapped to PER/LOC/ORG), at a lower learning rate. CPU, 2 cores: about 90 minutes.
+# (their types mapped to PER/LOC/ORG), at a lower learning rate. CPU, 2 cores: 100 minutes (6,023 s for 1,672 steps).
 set -euo pipefail
 DATASETS=${DATASETS:-../shared/datasets}
 INIT=${INIT:-runs/ner-msra-v1}

@@ -61,9 +61,11 @@ def cmd_serve(args) -> int:
     except (OSError, ValueError) as e:
         print(f"zhie serve: {e}", file=sys.stderr)
         return 2
-    if settings.device == "cpu":
-        for b in bundles:  # once, before the workers start: they memory-map the same weights
-            prepacked_model(b.onnx_path)
+    if settings.device == "cpu":  # once, before the workers start: they memory-map the same weights
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(len(bundles)) as pool:  # a first start on a machine packs both at once
+            list(pool.map(prepacked_model, [b.onnx_path for b in bundles]))
     os.environ.update(settings.to_env())  # worker processes read the same settings
     if settings.workers > 1:
         _fork_workers()

@@ -109,11 +109,10 @@ class OnnxSession:
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
 
-        # give the activation arena back after each call: idle memory returns to the same level
-        # whatever the largest batch was (costs a few percent of speed)
+        # The activation arena is kept between calls. Shrinking it after each call (ORT's
+        # memory.enable_memory_arena_shrinkage) measured 30 % slower on long text and, through heap
+        # fragmentation, let memory grow by 130 MB over 60,000 characters instead of 30 MB.
         self.run_options = ort.RunOptions()
-        if device == "cpu" and os.environ.get("ZHIE_ARENA_SHRINK", "1") != "0":
-            self.run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
     def run(self, **feeds: np.ndarray) -> list[np.ndarray]:
         return self.session.run(self.output_names, {k: feeds[k] for k in self.input_names}, self.run_options)

@@ -91,12 +91,16 @@ def _find_all(text: str, s: str) -> list[int]:
     return [m.start() for m in re.finditer(re.escape(s), text)] if s else []
 
 
+def _jsonl(path: Path):
+    """The JSON object of each non-blank line."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            yield json.loads(line)
+
+
 def duie_records(path: Path) -> list[Record]:
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        d = json.loads(line)
+    for d in _jsonl(path):
         text, r = d["text"], {}
         for spo in d.get("spo_list", []):
             subj, obj = spo["subject"], spo["object"].get("@value", "")
@@ -132,10 +136,7 @@ def pair_records(path: Path, names: dict[str, str] | None, source: str) -> list[
 
 def duee_records(path: Path) -> list[Record]:
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        d = json.loads(line)
+    for d in _jsonl(path):
         text, r = d["text"], {}
         for ev in d.get("event_list", []):
             s = ev["trigger_start_index"]
@@ -154,10 +155,7 @@ def duee_records(path: Path) -> list[Record]:
 
 def cote_records(path: Path) -> list[Record]:
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        d = json.loads(line)
+    for d in _jsonl(path):
         text, ot = d["s"], d["ot"]
         i = text.find(ot)
         if i >= 0:

@@ -232,7 +232,7 @@ def cmd_export(args) -> int:
     logging.getLogger("zhie").setLevel(logging.INFO)
     from .train.export import export_run
 
-    out = export_run(args.run, args.out, name=args.name or args.task)
+    out = export_run(args.run, args.out, name=args.name or args.task, reduce_range=args.reduce_range)
     if args.check_data:
         from .train.check import check_export
 
@@ -267,29 +267,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--request-timeout-s", type=float, default=None, help="503 after waiting this long (default 120)")
     s.set_defaults(func=cmd_serve)
 
-    n = sub.add_parser("ner", help="named entities of TEXT (or '-' for stdin) as JSON")
-    n.add_argument("text")
-    n.add_argument("--model", default="ner")
-    n.add_argument("--lines", action="store_true", help="with '-': one text per input line, one JSON line each")
-    n.add_argument("--threads", type=int, default=0)
+    def text_command(name: str, help: str, func) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help)
+        c.add_argument("text")
+        c.add_argument("--model", default=name)
+        c.add_argument("--lines", action="store_true", help="with '-': one text per input line, one JSON line each")
+        c.add_argument("--threads", type=int, default=0)
+        c.set_defaults(func=func)
+        return c
+
+    n = text_command("ner", "named entities of TEXT (or '-' for stdin) as JSON", cmd_ner)
     n.add_argument("--window", type=int, default=128)
     n.add_argument("--overlap", type=int, default=32)
-    n.set_defaults(func=cmd_ner)
-
-    se = sub.add_parser("sentiment", help="sentiment of TEXT (or '-' for stdin) as JSON")
-    se.add_argument("text")
-    se.add_argument("--model", default="sentiment")
-    se.add_argument("--lines", action="store_true", help="with '-': one text per input line, one JSON line each")
-    se.add_argument("--threads", type=int, default=0)
-    se.set_defaults(func=cmd_sentiment)
-
-    xt = sub.add_parser("extract", help="schema-driven extraction from TEXT (or '-' for stdin) as JSON (Taskflow shape)")
-    xt.add_argument("text")
+    text_command("sentiment", "sentiment of TEXT (or '-' for stdin) as JSON", cmd_sentiment)
+    xt = text_command("extract", "schema-driven extraction from TEXT (or '-' for stdin) as JSON (Taskflow shape)", cmd_extract)
     xt.add_argument("--schema", required=True, help='JSON, e.g. \'{"产品名称": null, "属性词": {"情感词": null}}\' or \'["人物", "地点"]\'')
-    xt.add_argument("--model", default="extract")
-    xt.add_argument("--lines", action="store_true", help="with '-': one text per input line, one JSON line each")
-    xt.add_argument("--threads", type=int, default=0)
-    xt.set_defaults(func=cmd_extract)
 
     e = sub.add_parser("eval", help="score a model on a labelled file")
     esub = e.add_subparsers(dest="task", required=True)
@@ -337,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--name", default=None)
     x.add_argument("--check-data", default=None, help="NER: training file whose dev split checks INT8 against float; sentiment: a dev file")
     x.add_argument("--check-format", default=None, help="bio (NER) / tsv (sentiment) by default")
+    x.add_argument("--reduce-range", action="store_true", help="INT8 weights in a 7-bit range (measured no better; MODELS.md)")
     x.set_defaults(func=cmd_export)
     return p
 

@@ -212,19 +212,17 @@
     return breaks;
   }
 
-  function renderNer(text, entities) {
-    // Offsets are code-point indices (Python str indices), so slice an array of code points,
-    // never the UTF-16 string: an emoji before an entity would otherwise shift every highlight.
-    const cps = Array.from(text);
-    const sorted = entities
-      .map((e, i) => ({ ...e, i }))
+  // Highlighted text as one HTML string (set once: no per-character DOM work). Offsets are code-point
+  // indices (Python str indices), so slice an array of code points, never the UTF-16 string: an emoji
+  // before a span would otherwise shift every highlight. Overlapping spans: the first wins.
+  // mark(span) gives the attributes of a span's <mark>. Returns {html, blocks}.
+  function highlight(cps, spans, mark) {
+    const sorted = spans
       .filter((e) => Number.isInteger(e.start) && Number.isInteger(e.end) && e.start >= 0 && e.start < e.end && e.end <= cps.length)
       .sort((a, b) => a.start - b.start || b.end - a.end);
-    const ents = [];
-    for (const e of sorted) if (!ents.length || e.start >= ents[ents.length - 1].end) ents.push(e);  // overlaps: first wins
-    const breaks = blockBreaks(cps, ents);
-
-    // the whole highlighted text is built as one string and set once: no per-character DOM work
+    const shown = [];
+    for (const e of sorted) if (!shown.length || e.start >= shown[shown.length - 1].end) shown.push(e);
+    const breaks = blockBreaks(cps, shown);
     const parts = ['<div class="block">'];
     let bi = 0;
     const plain = (a, b) => {
@@ -235,18 +233,23 @@
       parts.push(escapeHtml(cps.slice(a, b).join('')));
     };
     let pos = 0;
-    for (const e of ents) {
+    for (const e of shown) {
       plain(pos, e.start);
-      const type = escapeHtml(e.type);
-      const tip = escapeHtml(`${e.type} · score ${fmtScore(e.score)} · [${e.start}, ${e.end})`);
-      parts.push(`<mark data-type="${type}" data-start="${e.start}" data-end="${e.end}" data-score="${escapeHtml(e.score)}" data-index="${e.i}" title="${tip}">${escapeHtml(cps.slice(e.start, e.end).join(''))}</mark>`);
+      parts.push(`<mark ${mark(e)} data-start="${e.start}" data-end="${e.end}">${escapeHtml(cps.slice(e.start, e.end).join(''))}</mark>`);
       pos = e.end;
     }
     plain(pos, cps.length);
     parts.push('</div>');
+    return { html: parts.join(''), blocks: breaks.length + 1 };
+  }
+
+  function renderNer(text, entities) {
+    const { html, blocks } = highlight(Array.from(text), entities.map((e, i) => ({ ...e, i })), (e) =>
+      `data-type="${escapeHtml(e.type)}" data-score="${escapeHtml(e.score)}" data-index="${e.i}" `
+      + `title="${escapeHtml(`${e.type} · score ${fmtScore(e.score)} · [${e.start}, ${e.end})`)}"`);
     const out = $('ner-output');
-    out.innerHTML = parts.join('');
-    out.dataset.blocks = String(breaks.length + 1);
+    out.innerHTML = html;
+    out.dataset.blocks = String(blocks);
 
     const rows = [];
     entities.slice(0, TABLE_MAX_ROWS).forEach((e, i) => {
@@ -459,7 +462,6 @@
   function renderSchema(text, schema, result) {
     const types = schemaTypes(schema);
     const colour = (t) => String(Math.max(0, types.indexOf(t)) % PALETTE);
-    const cps = Array.from(text);
     const flat = [];
     const walk = (res, path) => {
       for (const [type, spans] of Object.entries(res || {})) {
@@ -470,31 +472,9 @@
       }
     };
     walk(result, []);
-    const valid = flat
-      .filter((e) => Number.isInteger(e.start) && Number.isInteger(e.end) && e.start >= 0 && e.start < e.end && e.end <= cps.length)
-      .sort((a, b) => a.start - b.start || b.end - a.end);
-    const shown = [];
-    for (const e of valid) if (!shown.length || e.start >= shown[shown.length - 1].end) shown.push(e);  // overlaps: first wins
-    const breaks = blockBreaks(cps, shown);
-    const parts = ['<div class="block">'];
-    let bi = 0;
-    const plain = (a, b) => {
-      for (; bi < breaks.length && breaks[bi] <= b; bi++) {
-        parts.push(escapeHtml(cps.slice(a, breaks[bi]).join('')), '</div><div class="block">');
-        a = breaks[bi];
-      }
-      parts.push(escapeHtml(cps.slice(a, b).join('')));
-    };
-    let pos = 0;
-    for (const e of shown) {
-      plain(pos, e.start);
-      const tip = escapeHtml(`${e.path.join(' › ')} · p ${fmtScore(e.probability)} · [${e.start}, ${e.end})`);
-      parts.push(`<mark data-type="${escapeHtml(e.type)}" data-color="${colour(e.type)}" data-start="${e.start}" data-end="${e.end}" title="${tip}">${escapeHtml(cps.slice(e.start, e.end).join(''))}</mark>`);
-      pos = e.end;
-    }
-    plain(pos, cps.length);
-    parts.push('</div>');
-    $('schema-output').innerHTML = parts.join('');
+    $('schema-output').innerHTML = highlight(Array.from(text), flat, (e) =>
+      `data-type="${escapeHtml(e.type)}" data-color="${colour(e.type)}" `
+      + `title="${escapeHtml(`${e.path.join(' › ')} · p ${fmtScore(e.probability)} · [${e.start}, ${e.end})`)}"`).html;
 
     const legend = document.createDocumentFragment();
     for (const t of types) {

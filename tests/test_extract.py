@@ -98,3 +98,23 @@ def test_extract_served_cli_and_eval(tiny_extract_bundle, tmp_path):
     p = subprocess.run([sys.executable, "-m", "zhie.cli", "eval", "extract", "--model", str(bundle), "--data", str(bad)],
                        capture_output=True, text=True)
     assert p.returncode == 2 and "bad.jsonl:1" in p.stderr and "schema.a" in p.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.datasets
+def test_extractor_can_start_from_an_ner_runs_encoder(tiny_ner_run):
+    torch = pytest.importorskip("torch")
+    from zhie.text.vocab import CharVocab
+    from zhie.train.encoder import build_bert, read_e5
+    from zhie.train.loop import init_from
+    from zhie.train.modeling import SpanExtractor
+
+    vocab = CharVocab.load(tiny_ner_run / "vocab.txt")
+    model = SpanExtractor(build_bert(read_e5(), vocab.tokens))
+    head = model.head.weight.detach().clone()
+    init_from(model, vocab, tiny_ner_run, kind="extract")
+    ner = torch.load(tiny_ner_run / "model.pt", map_location="cpu", weights_only=False)["model"]
+    mine = model.state_dict()
+    encoder = [k for k in ner if k.startswith("bert.")]
+    assert encoder and all(torch.equal(ner[k], mine[k]) for k in encoder)
+    assert torch.equal(model.head.weight, head)  # the NER head (other labels, other shape) is left out

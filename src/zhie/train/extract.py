@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..text.vocab import BOS, EOS, PAD, CharVocab
-from .loop import config_parser, fit, prepare_encoder, seed_everything
+from .loop import config_parser, fit, init_from, prepare_encoder, seed_everything
 
 log = logging.getLogger("zhie.train")
 
@@ -44,6 +44,8 @@ class ExtractTrainConfig:
     log_every: int = 50
     save_every: int = 300
     max_examples: int = 0  # 0: all (tests use a few)
+    # a previous run folder: an extract run continues whole; any other kind (an NER run) lends its encoder
+    init: str = ""
 
 
 def encode_example(prompt: str, text: str, spans, vocab: CharVocab, max_len: int):
@@ -122,6 +124,8 @@ def train_extract(cfg: ExtractTrainConfig, chosen: list | None = None) -> Path:
         chosen, _ = build_examples(cfg)
     bert, vocab = prepare_encoder(cfg.datasets, out)
     model = SpanExtractor(bert)
+    if cfg.init:
+        init_from(model, vocab, Path(cfg.init), kind="extract")
     examples = [piece for e in chosen for piece in encode_example(e.prompt, e.text, e.spans, vocab, cfg.max_len)]
     log.info("train pieces %d", len(examples))
     bce = torch.nn.BCEWithLogitsLoss(reduction="none")

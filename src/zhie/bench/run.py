@@ -97,8 +97,7 @@ def bench_server(srv: Server, sentences: list[str], texts: dict[int, str], a: ar
     bodies = [{"text": s} for s in sentences]
     with srv:
         log(f"{srv.name}: ready in {srv.startup:.2f}s")
-        drive(srv.url, bodies, 1, min(20, a.requests))
-        res: dict = {"startup_s": srv.startup, "pss_idle_mb": pss_mb(srv.proc.pid)}
+        res = _idle(srv, bodies, min(20, a.requests))
         got: list = []
         c1 = drive(srv.url, bodies, 1, a.requests, responses=got)
         got.sort(key=lambda x: x[0])
@@ -120,11 +119,16 @@ def bench_server(srv: Server, sentences: list[str], texts: dict[int, str], a: ar
     return res
 
 
-def bench_idle(srv: Server, sentences: list[str], log) -> dict:
-    """Startup and idle memory only (after a few requests, like bench_server's idle figure)."""
+def _idle(srv: Server, bodies: list[dict], warmup: int) -> dict:
+    """Startup and memory once a few requests have been served (the "idle" figure)."""
+    drive(srv.url, bodies, 1, warmup)
+    return {"startup_s": srv.startup, "pss_idle_mb": pss_mb(srv.proc.pid)}
+
+
+def bench_idle(srv: Server, sentences: list[str], a: argparse.Namespace, log) -> dict:
+    """Startup and idle memory only, measured as bench_server measures them."""
     with srv:
-        drive(srv.url, [{"text": s} for s in sentences], 1, 20)
-        res = {"startup_s": srv.startup, "pss_idle_mb": pss_mb(srv.proc.pid)}
+        res = _idle(srv, [{"text": s} for s in sentences], min(20, a.requests))
     log(f"{srv.name}: ready in {res['startup_s']:.2f}s, {res['pss_idle_mb']:.0f} MB idle")
     return res
 
@@ -257,20 +261,21 @@ def main(argv: list[str] | None = None) -> int:
     sentences, gold, source = load_sentences(datasets, a.sentences)
     texts = {n: long_text(sentences, n) for n in a.lengths}
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    zport, bport = free_port(), free_port()
-    zhie = Server("zhie", [sys.executable, "-m", "zhie.cli", "serve", "--port", str(zport)],
-                  {**env, "ZHIE_LOG_LEVEL": "warning"}, f"http://127.0.0.1:{zport}/readyz", f"http://127.0.0.1:{zport}/v1/ner", logdir / "zhie.log")
+
+    def zhie_server(name: str, logname: str, **settings: str) -> Server:
+        port = free_port()
+        return Server(name, [sys.executable, "-m", "zhie.cli", "serve", "--port", str(port)],
+                      {**env, "ZHIE_LOG_LEVEL": "warning", **settings}, f"http://127.0.0.1:{port}/readyz",
+                      f"http://127.0.0.1:{port}/v1/ner", logdir / logname)
+
+    bport = free_port()
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     base = Server("baseline", [gunicorn, "--preload", "-w", "2", "-b", f"127.0.0.1:{bport}", "--timeout", "900",
                                "--log-level", "warning", "zhie.bench.baseline_app:app"],
                   {**env, "ZHIE_BASELINE_RUN": str(run.resolve())}, f"http://127.0.0.1:{bport}/health",
                   f"http://127.0.0.1:{bport}/ner", logdir / "baseline.log")
-    z = bench_server(zhie, sentences, texts, a, log)
-    zport = free_port()
-    zhie_ner = Server("zhie NER only", [sys.executable, "-m", "zhie.cli", "serve", "--port", str(zport)],
-                      {**env, "ZHIE_LOG_LEVEL": "warning", "ZHIE_SENTIMENT_MODEL": "", "ZHIE_EXTRACT_MODEL": ""},
-                      f"http://127.0.0.1:{zport}/readyz", f"http://127.0.0.1:{zport}/v1/ner", logdir / "zhie-ner.log")
-    z_ner = bench_idle(zhie_ner, sentences, log)
+    z = bench_server(zhie_server("zhie", "zhie.log"), sentences, texts, a, log)
+    z_ner = bench_idle(zhie_server("zhie NER only", "zhie-ner.log", ZHIE_SENTIMENT_MODEL="", ZHIE_EXTRACT_MODEL=""), sentences, a, log)
     b = bench_server(base, sentences, texts, a, log)
     lac = None if a.no_lac else bench_lac(sentences, texts, a, log)
     md, ratios = report(a, z, b, lac, source, gold, command, z_ner)

@@ -75,7 +75,7 @@ ITEMS = [
 ]
 
 
-def locate(text: str, ref: str, frm: int = 0) -> tuple[str, int, int]:
+def locate(text: str, ref: str) -> tuple[str, int, int]:
     word, _, nth = ref.partition("@")
     at = -1
     for _ in range(int(nth or 1)):

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import EXAMPLE, EXAMPLE_ENTITIES, REPO
+from conftest import BRIEF_SCHEMA, BRIEF_TEXT, EXAMPLE, EXAMPLE_ENTITIES, REPO
 from zhie.models.bundle import bundled_models
 
 HAS_SENTIMENT = "sentiment" in bundled_models()
@@ -548,11 +548,9 @@ def test_schema_tab_highlights_spans_and_shows_the_tree(page):
 def test_schema_tab_runs_the_bundled_model_on_the_brief_example(page):
     """The product brief's example through the page and the real model: every highlight sits at its
     span's code-point offsets and the tree lists what the API returned."""
-    text = ("华为Mate60 Pro搭载自研麒麟9000S芯片，支持卫星通话功能，起售价6999元。"
-            "用户普遍反馈信号强、拍照清晰，但部分用户抱怨系统更新后电池续航下降明显。")
-    schema = {"产品名称": None, "芯片型号": None, "功能": None, "价格": None, "属性词": {"情感词": None}}
+    text = BRIEF_TEXT
     page.click("#tab-schema")
-    page.fill("#schema-editor", json.dumps(schema, ensure_ascii=False))
+    page.fill("#schema-editor", json.dumps(BRIEF_SCHEMA, ensure_ascii=False))
     page.fill("#schema-input", text)
     with page.expect_response(lambda r: r.url.endswith("/v1/extract")) as resp:
         page.click("#schema-run")

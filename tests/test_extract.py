@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import BRIEF_SCHEMA, BRIEF_TEXT
+
 from zhie.tasks.extract import pair_spans
 from zhie.tasks.schema import parse_schema, result_to_json, result_tuples
 
-BRIEF_TEXT = ("华为Mate60 Pro搭载自研麒麟9000S芯片，支持卫星通话功能，起售价6999元。"
-              "用户普遍反馈信号强、拍照清晰，但部分用户抱怨系统更新后电池续航下降明显。")
-BRIEF_SCHEMA = {"产品名称": None, "芯片型号": None, "功能": None, "价格": None, "属性词": {"情感词": None}}
 
 
 def test_span_pairing_takes_the_nearest_end_and_the_nearest_start():

@@ -2,17 +2,16 @@
 
 import pytest
 
+from conftest import BRIEF_SCHEMA
 from zhie.tasks.schema import SchemaError, Span, parse_schema, result_from_json, result_to_json, result_tuples
-
-BRIEF = {"产品名称": None, "芯片型号": None, "功能": None, "价格": None, "属性词": {"情感词": None}}
 
 
 def test_siamese_form():
-    s = parse_schema(BRIEF)
+    s = parse_schema(BRIEF_SCHEMA)
     assert [n.name for n in s.roots] == ["产品名称", "芯片型号", "功能", "价格", "属性词"]
     assert [c.name for c in s.roots[-1].children] == ["情感词"]
     assert s.depth == 2 and s.size == 6
-    assert s.to_json() == BRIEF
+    assert s.to_json() == BRIEF_SCHEMA
 
 
 @pytest.mark.parametrize("taskflow, siamese", [

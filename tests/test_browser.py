@@ -507,8 +507,13 @@ def test_schema_tab_highlights_spans_and_shows_the_tree(page):
     t = SCHEMA_TEXT
     answer = {"产品名称": [_span(t, "华为Mate60 Pro", 0.95)], "价格": [_span(t, "6999元", 0.9)],
               "属性词": [_span(t, "信号", 0.8, 情感词=[_span(t, "强", 0.7)])]}
-    page.route("**/v1/extract", lambda route: route.fulfill(status=200, content_type="application/json",
-                                                             body=json.dumps(answer, ensure_ascii=False)))
+    sent = []
+
+    def fulfill(route):
+        sent.append(route.request.post_data_json)
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(answer, ensure_ascii=False))
+
+    page.route("**/v1/extract", fulfill)
     page.click("#tab-schema")
     page.click('[data-preset="review"]')
     assert json.loads(page.input_value("#schema-editor"))["属性词"] == {"情感词": None}
@@ -542,6 +547,13 @@ def test_schema_tab_highlights_spans_and_shows_the_tree(page):
     page.click("#schema-history li button")
     expect(page.locator("#schema-input")).to_have_value(t)
     assert json.loads(page.input_value("#schema-editor")) == SCHEMA
+    # the threshold slider goes with the request
+    assert sent[-1] == {"text": t, "schema": SCHEMA, "threshold": 0.5}
+    page.fill("#schema-threshold", "0.2")
+    expect(page.locator("#schema-threshold-value")).to_have_text("0.20")
+    page.click("#schema-run")
+    expect(page.locator("#schema-total")).to_have_text("4")
+    assert sent[-1]["threshold"] == 0.2
 
 
 @pytest.mark.skipif(not HAS_EXTRACT, reason="no bundled extraction model")

@@ -45,6 +45,12 @@ def test_cli_ner_missing_model_is_a_clear_error(tmp_path):
     assert p.returncode != 0 and "no model at" in p.stderr
 
 
+@pytest.mark.parametrize("cmd", [["extract", "--schema", '["人物"]', "张三"], ["eval", "extract", "--data", "x.jsonl"]])
+def test_cli_extract_threshold_out_of_range_is_a_clear_error(cmd):
+    p = run(*cmd, "--threshold", "1.5", check=False)
+    assert p.returncode == 2 and "--threshold: 1.5 is not between 0 and 1" in p.stderr
+
+
 # One small labelled file per format, all holding the example sentence with its gold entities.
 def _bio_lines(tag_scheme):
     tags = ["O"] * len(EXAMPLE)

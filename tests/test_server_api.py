@@ -202,3 +202,23 @@ def test_api_extract_missing_schema_is_422_and_no_model_is_503(client):
     if ready["models"]["extract"] is None:  # no bundled extraction model: a clear 503, not a crash
         r = client.post("/v1/extract", json={"text": "华为发布新手机", "schema": ["产品"]})
         assert r.status_code == 503 and "ZHIE_EXTRACT_MODEL" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("threshold", [0, 1, 1.5, "high"])
+def test_api_extract_threshold_out_of_range_is_422_naming_it(client, threshold):
+    r = client.post("/v1/extract", json={"text": "华为发布新手机", "schema": ["产品"], "threshold": threshold})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "threshold", r.text
+
+
+def test_api_extract_threshold_trades_recall_for_precision(client):
+    if client.get("/readyz").json()["models"]["extract"] is None:
+        pytest.skip("no bundled extraction model")
+    body = {"text": "华为Mate60 Pro搭载自研麒麟9000S芯片，支持卫星通话功能，起售价6999元。", "schema": {"产品名称": None, "芯片型号": None, "功能": None, "价格": None}}
+
+    def spans(th):
+        r = client.post("/v1/extract", json={**body, **({"threshold": th} if th else {})})
+        assert r.status_code == 200, r.text
+        return {(t, s["start"], s["end"]) for t, v in r.json().items() for s in v}
+
+    low, default, high = spans(0.05), spans(None), spans(0.95)
+    assert len(low) > len(default) >= len(high)  # the caller's threshold reaches the model

@@ -31,6 +31,14 @@ def _input_texts(args) -> list[str]:
     return data.splitlines() if args.lines else [data]
 
 
+def _unit(v: str) -> float:
+    """argparse type: a probability strictly between 0 and 1."""
+    x = float(v)
+    if not 0.0 < x < 1.0:
+        raise argparse.ArgumentTypeError(f"{v} is not between 0 and 1")
+    return x
+
+
 def _jdump(obj) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
@@ -123,7 +131,7 @@ def cmd_sentiment(args) -> int:
 
 
 def cmd_extract(args) -> int:
-    from .tasks.extract import SchemaExtractor
+    from .tasks.extract import ExtractOptions, SchemaExtractor
     from .tasks.schema import SchemaError, parse_schema, result_to_json
 
     try:
@@ -134,7 +142,7 @@ def cmd_extract(args) -> int:
     except SchemaError as e:
         print(f"zhie extract: {e}", file=sys.stderr)
         return 2
-    x = SchemaExtractor.load(args.model, threads=args.threads or None)
+    x = SchemaExtractor.load(args.model, threads=args.threads or None, options=ExtractOptions(threshold=args.threshold))
     for r in x.predict(_input_texts(args), schema):
         print(_jdump(result_to_json(r)))
     return 0
@@ -142,7 +150,7 @@ def cmd_extract(args) -> int:
 
 # -- eval -----------------------------------------------------------------------------------------
 def cmd_eval_extract(args) -> int:
-    from .tasks.extract import SchemaExtractor
+    from .tasks.extract import ExtractOptions, SchemaExtractor
     from .train.check import eval_extractor, read_extract_eval
 
     try:
@@ -152,7 +160,7 @@ def cmd_eval_extract(args) -> int:
         return 2
     if args.limit:
         lines = lines[: args.limit]
-    x = SchemaExtractor.load(args.model, threads=args.threads or None)
+    x = SchemaExtractor.load(args.model, threads=args.threads or None, options=ExtractOptions(threshold=args.threshold))
     held = set(x.bundle.config.get("held_out_types", []))
     r = eval_extractor(x, lines, held or None)
     r.update(model=str(x.bundle.path), data=str(args.data))
@@ -282,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     text_command("sentiment", "sentiment of TEXT (or '-' for stdin) as JSON", cmd_sentiment)
     xt = text_command("extract", "schema-driven extraction from TEXT (or '-' for stdin) as JSON (Taskflow shape)", cmd_extract)
     xt.add_argument("--schema", required=True, help='JSON, e.g. \'{"产品名称": null, "属性词": {"情感词": null}}\' or \'["人物", "地点"]\'')
+    xt.add_argument("--threshold", type=_unit, default=None, help="probability a span's start and end must each pass (default: the model's, 0.5)")
 
     e = sub.add_parser("eval", help="score a model on a labelled file")
     esub = e.add_subparsers(dest="task", required=True)
@@ -312,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     ee.add_argument("--model", default="extract")
     ee.add_argument("--limit", type=int, default=0)
     ee.add_argument("--threads", type=int, default=0)
+    ee.add_argument("--threshold", type=_unit, default=None, help="span probability threshold (default: the model's)")
     ee.set_defaults(func=cmd_eval_extract)
 
     t = sub.add_parser("train", add_help=False, help="train a model (needs the 'train' extra); flags after the task go to the trainer")

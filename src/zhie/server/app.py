@@ -122,15 +122,16 @@ class Engine:
         # a JSON-escaped character takes at most 12 bytes (a \\uXXXX surrogate pair)
         self.max_body_bytes = settings.max_request_chars * 12 + 65536
 
-    def _extract_batch(self, items: list[tuple[str, Schema]]) -> list:
-        """(text, schema) pairs from any number of requests: texts sharing a schema go through together."""
+    def _extract_batch(self, items: list[tuple[str, Schema, float | None]]) -> list:
+        """(text, schema, threshold) from any number of requests: texts sharing a schema and threshold
+        go through together."""
         assert self.extract is not None
         out: list = [None] * len(items)
-        groups: dict[Schema, list[int]] = {}
-        for i, (_, schema) in enumerate(items):
-            groups.setdefault(schema, []).append(i)
-        for schema, idx in groups.items():
-            for i, r in zip(idx, self.extract.predict([items[i][0] for i in idx], schema)):
+        groups: dict[tuple[Schema, float | None], list[int]] = {}
+        for i, (_, schema, th) in enumerate(items):
+            groups.setdefault((schema, th), []).append(i)
+        for (schema, th), idx in groups.items():
+            for i, r in zip(idx, self.extract.predict([items[i][0] for i in idx], schema, th)):
                 out[i] = r
         return out
 
@@ -352,7 +353,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise ApiError(503, "model_unavailable", "no extraction model is loaded (set ZHIE_EXTRACT_MODEL to a model folder)")
         texts = body.items()
         eng.check_limits(texts)
-        results = await eng.run("extract", [(t, schema) for t in texts])
+        results = await eng.run("extract", [(t, schema, body.threshold) for t in texts])
         out = [result_to_json(r) for r in results]
         return out[0] if body.text is not None else out
 

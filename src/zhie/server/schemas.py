@@ -30,6 +30,11 @@ class ExtractRequest(TextsRequest):
                     'or Taskflow forms: `["时间", "选手"]`, `{"竞赛名称": ["主办方", "承办方"]}`.',
         examples=[{"产品名称": None, "价格": None, "属性词": {"情感词": None}}],
     )
+    threshold: float | None = Field(
+        default=None, gt=0, lt=1,
+        description="Probability a span's start and end must each pass (Taskflow's `position_prob`); "
+                    "lower finds more, less precisely. Default: the model's (0.5).",
+    )
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 

@@ -32,7 +32,7 @@ DEFAULT_MODEL = "extract"
 class ExtractOptions:
     window: int = 200  # text characters per model input (the prompt comes on top)
     overlap: int = 48
-    threshold: float = 0.5  # start and end probabilities must each pass it
+    threshold: float | None = None  # start and end probabilities must each pass it; None: the model's (0.5)
     max_span: int = 96  # characters
     parent_chars: int = 24  # characters of a parent span used in a nested prompt
     max_batch_tokens: int = 4096
@@ -82,6 +82,7 @@ class SchemaExtractor:
         self.options = options or ExtractOptions()
         cfg = bundle.config
         self.max_prompt = int(cfg.get("max_prompt", 32))
+        self.threshold = self.options.threshold if self.options.threshold is not None else float(cfg.get("threshold", 0.5))
         room = int(cfg.get("max_positions", 512)) - 3 - self.max_prompt
         if self.options.window > room:
             raise ValueError(f"window {self.options.window} is longer than the model allows with a prompt ({room})")
@@ -95,9 +96,13 @@ class SchemaExtractor:
     def _prompt(self, s: str) -> np.ndarray:
         return self.bundle.vocab.encode(s[: self.max_prompt])
 
-    def predict(self, texts: Sequence[str], schema: Schema) -> list[Result]:
-        """One result per text, all against the same schema."""
+    def predict(self, texts: Sequence[str], schema: Schema, threshold: float | None = None) -> list[Result]:
+        """One result per text, all against the same schema. ``threshold`` (0-1, default the model's)
+        is what start and end probabilities must each pass: lower finds more, less precisely."""
         opt = self.options
+        th = self.threshold if threshold is None else float(threshold)
+        if not 0.0 <= th < 1.0:
+            raise ValueError(f"threshold {th} is not in [0, 1)")
         ids = [self.bundle.vocab.encode(normalize(t), normalized=True) for t in texts]
         wins = [make_windows_at(len(t), opt.window, opt.overlap, sentence_starts(t)) if t else [] for t in texts]
         results: list[Result] = [{} for _ in texts]
@@ -108,7 +113,7 @@ class SchemaExtractor:
                 for w in wins[d]:
                     level.append(_Query(d, self._prompt(node.name), w, results[d], node.name, node))
         while level:
-            found = self._run(level, texts, ids, wins)
+            found = self._run(level, texts, ids, wins, th)
             level = []
             for q_target, q_node, d, span in found:
                 for child in q_node.children:
@@ -119,7 +124,7 @@ class SchemaExtractor:
                             level.append(_Query(d, prompt, w, span.relations, child.name, child))
         return [{k: v for k, v in r.items()} for r in results]
 
-    def _run(self, queries: list[_Query], texts, ids, wins) -> list[tuple[dict, SchemaNode, int, Span]]:
+    def _run(self, queries: list[_Query], texts, ids, wins, threshold: float) -> list[tuple[dict, SchemaNode, int, Span]]:
         opt = self.options
         seqs = [np.concatenate([q.prompt, [EOS], ids[q.doc][q.window.start : q.window.end]]).astype(np.int64) for q in queries]
         rows = run_padded(self.session, seqs, max_batch_tokens=opt.max_batch_tokens, max_batch_size=opt.max_batch_size)
@@ -129,7 +134,7 @@ class SchemaExtractor:
             n = q.window.end - q.window.start
             p = _sigmoid(row[off : off + n].astype(np.float32))
             n_text = len(texts[q.doc])
-            for s, e, prob in pair_spans(p[:, 0], p[:, 1], opt.threshold, opt.max_span):
+            for s, e, prob in pair_spans(p[:, 0], p[:, 1], threshold, opt.max_span):
                 a, b = q.window.start + s, q.window.start + e
                 if (a == q.window.start and a > 0) or (b == q.window.end and b < n_text):
                     if len(wins[q.doc]) > 1:
@@ -145,5 +150,5 @@ class SchemaExtractor:
                 found.append((q.target, q.node, q.doc, span))
         return found
 
-    def __call__(self, text: str, schema: Schema) -> Result:
-        return self.predict([text], schema)[0]
+    def __call__(self, text: str, schema: Schema, threshold: float | None = None) -> Result:
+        return self.predict([text], schema, threshold)[0]

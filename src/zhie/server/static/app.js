@@ -400,6 +400,7 @@
     input: $('schema-input'),
     editor: $('schema-editor'),
     button: $('schema-run'),
+    threshold: $('schema-threshold'),
     last: null,
     parseSchema() {
       const raw = schemaTab.editor.value.trim();
@@ -434,7 +435,8 @@
       }
       setLoading(schemaTab.button, true);
       try {
-        const body = await post('v1/extract', { text, schema });
+        const threshold = Number(schemaTab.threshold.value);
+        const body = await post('v1/extract', { text, schema, threshold });
         schemaTab.last = body;
         renderSchema(text, schema, body);
         store.add('schema', text, JSON.stringify(schema));
@@ -539,6 +541,7 @@
       updateCount('schema');
     });
   }
+  schemaTab.threshold.addEventListener('input', () => { $('schema-threshold-value').textContent = Number(schemaTab.threshold.value).toFixed(2); });
   schemaTab.editor.addEventListener('input', () => { $('schema-editor-error').hidden = true; schemaTab.editor.removeAttribute('aria-invalid'); });
   $('schema-copy').addEventListener('click', async () => {
     const b = $('schema-copy');

@@ -3,7 +3,8 @@ authors (not taken from any corpus, so it can ship), in ``zhie eval extract`` fo
 
 Each item names spans by their text; offsets are found here (``"text@2"`` is the second occurrence),
 so the file cannot drift from its source. Sources tag what the line measures:
-``seen`` (type names the extractor was trained on), ``unseen`` (names it never saw), ``relation``
+``seen`` (type names the extractor was trained on), ``unseen`` (names it never saw, checked against
+every name and synonym of zhie.train.uie_data by tests/test_uie_data.py), ``relation``
 and ``opinion`` (nested nodes), ``brief`` (the product brief's example).
 
     python evals/build_handwritten.py   # rewrites evals/extract-handwritten.jsonl
@@ -42,8 +43,32 @@ ITEMS = [
      {"菜品": ["红烧肉", "糖醋排骨"], "价格": ["80元"]}),
     ("unseen", "订单号A20231105已于11月6日从上海仓发货，预计两天后送达。", {"订单号": None, "日期": None, "仓库": None},
      {"订单号": ["A20231105"], "日期": ["11月6日"], "仓库": ["上海仓"]}),
-    ("unseen", "周杰伦的新歌《最伟大的作品》在QQ音乐上线首日播放量破亿。", {"歌手": None, "歌曲": None, "平台": None},
-     {"歌手": ["周杰伦"], "歌曲": ["《最伟大的作品》"], "平台": ["QQ音乐"]}),
+    ("unseen", "周杰伦的新歌《最伟大的作品》在QQ音乐上线首日播放量破亿。", {"艺人": None, "新歌": None, "平台": None},
+     {"艺人": ["周杰伦"], "新歌": ["《最伟大的作品》"], "平台": ["QQ音乐"]}),
+    ("unseen", "患者近三天持续发热、咳嗽，医生建议做血常规和胸部CT检查。", {"症状": None, "检查项目": None},
+     {"症状": ["发热", "咳嗽"], "检查项目": ["血常规", "胸部CT"]}),
+    ("unseen", "贵州茅台（600519）今日收涨2.35%，报收1685元。", {"股票名称": None, "股票代码": None, "涨幅": None},
+     {"股票名称": ["贵州茅台"], "股票代码": ["600519"], "涨幅": ["2.35%"]}),
+    ("unseen", "被告人张某犯盗窃罪，被杭州市西湖区人民法院依法判决。", {"罪名": None, "法院": None},
+     {"罪名": ["盗窃罪"], "法院": ["杭州市西湖区人民法院"]}),
+    ("unseen", "我订了明早从北京飞往成都的CA1405航班。", {"航班号": None, "出发地": None, "目的地": None},
+     {"航班号": ["CA1405"], "出发地": ["北京"], "目的地": ["成都"]}),
+    ("unseen", "这件羽绒服有黑色和米白色两种颜色可选。", {"颜色": None, "服装": None},
+     {"颜色": ["黑色", "米白色"], "服装": ["羽绒服"]}),
+    ("unseen", "做这道菜需要准备土豆、牛肉和洋葱，小火炖四十分钟即可。", {"食材": None, "烹饪时长": None},
+     {"食材": ["土豆", "牛肉", "洋葱"], "烹饪时长": ["四十分钟"]}),
+    ("unseen", "这个项目的后端用Go编写，前端基于React开发。", {"编程语言": None, "前端框架": None},
+     {"编程语言": ["Go"], "前端框架": ["React"]}),
+    ("unseen", "受台风杜苏芮影响，福建沿海明天将有大暴雨，最高气温28℃。", {"台风名称": None, "天气": None, "气温": None},
+     {"台风名称": ["杜苏芮"], "天气": ["大暴雨"], "气温": ["28℃"]}),
+    ("unseen", "她本科读的是新闻学，毕业后进入新华社工作。", {"专业": None, "工作单位": None},
+     {"专业": ["新闻学"], "工作单位": ["新华社"]}),
+    ("unseen", "小王在京东买了一台戴森吸尘器，花了2999元。", {"电商平台": None, "商品": None, "金额": None},
+     {"电商平台": ["京东"], "商品": ["戴森吸尘器"], "金额": ["2999元"]}),
+    ("unseen", "本次马拉松的冠军是基普乔格，成绩为2小时01分09秒。", {"选手": None, "成绩": None},
+     {"选手": ["基普乔格"], "成绩": ["2小时01分09秒"]}),
+    ("unseen", "苹果公司发布了搭载A17 Pro芯片的iPhone 15 Pro。", {"厂商": None, "芯片": None, "手机型号": None},
+     {"厂商": ["苹果公司"], "芯片": ["A17 Pro"], "手机型号": ["iPhone 15 Pro"]}),
     # --- relations (nested nodes) ---
     ("relation", "鲁迅出生于浙江绍兴，代表作有《呐喊》和《彷徨》。", {"人物": ["出生地", "作品"]},
      {"人物": [("鲁迅", {"出生地": ["浙江绍兴"], "作品": ["《呐喊》", "《彷徨》"]})]}),

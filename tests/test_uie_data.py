@@ -83,3 +83,53 @@ def test_eval_lines_are_in_the_api_shape_with_exact_offsets(records):
         for typ, spans in x["expected"].items():
             for sp in spans:
                 assert x["text"][sp["start"]:sp["end"]] == sp["text"]
+
+
+def test_augmented_names_keep_the_spans_and_never_leak_held_out_names(records):
+    plain = U.examples(records["duie"], negatives=1)
+    aug = U.examples(records["duie"], negatives=1, augment=0.5)
+    assert U.examples(records["duie"], negatives=1, augment=0.0) == plain  # v1's data is reproducible
+    # flat object types and predicates are added: the same object span asked without its subject
+    r = next(r for r in records["duie"] if r.text.startswith("《邪少兵王》"))
+    flat = {(x.prompt, tuple(x.text[a:b] for a, b in x.spans)) for x in U.examples([r], negatives=0, augment=1.0)}
+    assert ("作家", ("冰火未央",)) in flat or ("撰写者", ("冰火未央",)) in flat  # 作者 always under a synonym at 1.0
+    assert ("人名", ("冰火未央",)) in flat or ("姓名", ("冰火未央",)) in flat or ("人", ("冰火未央",)) in flat
+    names = {x.prompt.split("的")[-1] for x in aug}
+    assert len(names) > len({x.prompt.split("的")[-1] for x in plain})
+    assert not names & U.HELD_OUT
+    for alts in U.SYNONYMS.values():
+        assert not set(alts) & U.HELD_OUT
+    # the spans of a synonym prompt are the canonical type's spans
+    for x in aug:
+        for a, b in x.spans:
+            assert 0 <= a < b <= len(x.text)
+    roles = {x.prompt for x in U.examples(records["duee"], negatives=0, augment=0.5) if "的" not in x.prompt}
+    assert "时间" in roles or "时间点" in roles or "时候" in roles  # DuEE roles asked flat
+    assert "裁员人数" not in roles
+
+
+def test_handwritten_unseen_names_are_never_trained_on(records):
+    """The "unseen" lines of evals/extract-handwritten.jsonl ask only for names no training prompt uses."""
+    import json
+    from pathlib import Path
+
+    trained = set(U.SYNONYMS) | {a for alts in U.SYNONYMS.values() for a in alts}
+    for d in (U.MSRA, U.WEIBO, U.CLUENER, U.LITERATURE, U.SANWEN, U.DUIE_OBJECT):
+        trained |= set(d.values())
+    for rs in records.values():
+        for aug in (0.0, 1.0):
+            trained |= {x.prompt.split("的")[-1] for x in U.examples(rs, negatives=1, augment=aug, keep_held_out=True)}
+    path = Path(__file__).resolve().parents[1] / "evals" / "extract-handwritten.jsonl"
+    unseen = {k for line in path.read_text(encoding="utf-8").splitlines() if (x := json.loads(line))["source"] == "unseen"
+              for k in x["schema"]}
+    assert len(unseen) > 30 and not unseen & trained, unseen & trained
+
+
+def test_merge_extra_adds_relation_objects_to_a_top_level_type_of_the_same_name(records):
+    # a DuIE text whose subject is a 人物 and whose object is another 人物
+    r = next(r for r in records["duie"] if "人物" in r.result and any(
+        (s, e) not in {(a, b) for a, b, _ in r.result["人物"]} for s, e, _ in r.extra.get("人物", [])))
+    top = lambda ex: next(x for x in ex if x.prompt == "人物")  # noqa: E731
+    plain = set(top(U.examples([r], negatives=0, augment=1e-9)).spans)
+    merged = set(top(U.examples([r], negatives=0, augment=1e-9, merge_extra=True)).spans)
+    assert plain < merged and merged - plain <= {(s, e) for s, e, _ in r.extra["人物"]}

@@ -39,6 +39,10 @@ class ExtractTrainConfig:
         "msra:6000", "weibo", "cluener:6000", "literature:5000", "duie:6000", "sanwen:4000", "finre:4000",
         "duee", "cote:3000", "aste:6000"])
     negatives: int = 1
+    # probability of asking a type under a synonym; > 0 also adds the corpora's extra flat types
+    # (zhie.train.uie_data.SYNONYMS, Record.extra); 0 reproduces extract v1's data
+    augment: float = 0.0
+    merge_extra: int = 0  # 1: extra flat types also merge into a top-level type of the same name (uie_data.examples)
     max_len: int = 256
     threads: int = 0
     log_every: int = 50
@@ -98,7 +102,7 @@ def build_examples(cfg: ExtractTrainConfig):
         name, _, cap = spec.partition(":")
         if name not in by:
             raise ValueError(f"unknown source {name!r}; expected one of {sorted(by)} (optionally NAME:MAX)")
-        ex = examples(by[name], negatives=cfg.negatives, seed=cfg.seed)
+        ex = examples(by[name], negatives=cfg.negatives, seed=cfg.seed, augment=cfg.augment, merge_extra=bool(cfg.merge_extra))
         random.Random(cfg.seed).shuffle(ex)
         if cap:
             ex = ex[: int(cap)]

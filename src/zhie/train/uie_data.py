@@ -5,7 +5,11 @@
 - a nested node is prompted as "<parent span>的<child>" ("邪少兵王的作者" → 冰火未央; "味道的观点词");
 - events: "<event type>触发词" finds triggers, "<trigger>的<role>" their arguments;
 - negatives: prompts of types absent from the text, with no span, so the model learns to return
-  nothing.
+  nothing;
+- augmentation (training only, ``augment > 0``): a type is asked under a synonym some of the time
+  (:data:`SYNONYMS`), and extra flat types widen the vocabulary of names the model sees: DuIE's
+  object types and predicates asked without their subject, DuEE's argument roles asked without
+  their trigger. The dev eval files never use them, so dev figures stay comparable.
 
 Type names listed in :data:`HELD_OUT` never appear in training, so the dev figures on them
 measure how the extractor does on names it has not seen.
@@ -47,6 +51,7 @@ class Record:
     result: dict
     source: str
     types: list[str]  # every top-level type this corpus annotates exhaustively (for negatives)
+    extra: dict = field(default_factory=dict)  # training-only flat types (augmentation), same shape as result
 
 
 MSRA = {"PER": "人物", "LOC": "地点", "ORG": "组织机构"}
@@ -61,6 +66,24 @@ SANWEN = {"Create": "创作", "Use": "使用", "Near": "邻近", "Social": "社�
 
 # never trained on: the dev figures on these measure generalisation to unseen type names
 HELD_OUT = {"游戏", "电影", "毕业院校", "主演", "董事长", "裁员人数"}
+
+# other natural names for the corpora's types, asked in their place some of the time (augment > 0).
+# None is a held-out name or a near-synonym of one, nor a type name of the "unseen" lines of
+# evals/extract-handwritten.jsonl (日期, 品牌, 价格, 产品名称, ... stay unseen). 情感词 (the brief's
+# name) is here as a synonym of 观点词, so it no longer counts as unseen.
+SYNONYMS = {
+    "人物": ["人名", "姓名", "人"], "人名": ["人物", "姓名", "名字"], "地点": ["地名", "地方", "位置"],
+    "地名": ["地点", "地方"], "组织机构": ["机构", "组织", "单位"], "组织": ["组织机构", "机构"],
+    "行政区": ["行政区划", "省市"], "人物称谓": ["称谓", "人称"], "地址": ["详细地址", "住址"],
+    "书名": ["书籍", "图书", "著作"], "公司": ["企业", "公司名称", "企业名称"], "政府机构": ["政府部门", "官方机构"],
+    "职位": ["职务", "头衔"], "景点": ["旅游景点", "景区"], "时间": ["时间点", "时候"], "数量": ["数值", "数目"],
+    "物品": ["东西", "物体"], "评价对象": ["评论对象", "话题"], "属性词": ["方面词", "评价属性", "属性"],
+    "观点词": ["情感词", "评价词", "意见词"], "作者": ["作家", "撰写者"], "歌手": ["演唱者"], "导演": ["执导者"],
+    "妻子": ["老婆", "夫人"], "丈夫": ["老公"], "父亲": ["爸爸"], "母亲": ["妈妈"], "成立日期": ["成立时间", "创立时间"],
+    "上映时间": ["上映日期"], "创始人": ["创办人"], "简称": ["缩写"], "作词": ["词作者"], "作曲": ["曲作者"],
+    "死者": ["遇难者"], "发布产品": ["新产品"], "发布方": ["发布者"],
+}
+DUIE_OBJECT = {"Date": "时间", "Number": "数值"}  # DuIE's English object types as Chinese names ("Text" is left out)
 
 
 def _add(result: dict, typ: str, s: int, e: int, children: dict | None = None) -> dict:
@@ -101,7 +124,7 @@ def _jsonl(path: Path):
 def duie_records(path: Path) -> list[Record]:
     out = []
     for d in _jsonl(path):
-        text, r = d["text"], {}
+        text, r, extra = d["text"], {}, {}
         for spo in d.get("spo_list", []):
             subj, obj = spo["subject"], spo["object"].get("@value", "")
             si, oi = _find_all(text, subj), _find_all(text, obj)
@@ -110,8 +133,14 @@ def duie_records(path: Path) -> list[Record]:
             s0 = si[0]
             o0 = min(oi, key=lambda o: abs(o - s0))  # the mention nearest the subject
             _add(r, spo["subject_type"], s0, s0 + len(subj), {spo["predicate"]: [(o0, o0 + len(obj))]})
+            if spo["predicate"] not in HELD_OUT:
+                otype = spo["object_type"].get("@value", "")
+                otype = DUIE_OBJECT.get(otype, otype)
+                if otype and otype != "Text":
+                    _add(extra, otype, o0, o0 + len(obj))
+                _add(extra, spo["predicate"], o0, o0 + len(obj))
         if r:
-            out.append(Record(text, r, "duie", []))  # types not exhaustive: no negatives at the top
+            out.append(Record(text, r, "duie", [], extra))  # types not exhaustive: no negatives at the top
     return out
 
 
@@ -137,7 +166,7 @@ def pair_records(path: Path, names: dict[str, str] | None, source: str) -> list[
 def duee_records(path: Path) -> list[Record]:
     out = []
     for d in _jsonl(path):
-        text, r = d["text"], {}
+        text, r, extra = d["text"], {}, {}
         for ev in d.get("event_list", []):
             s = ev["trigger_start_index"]
             kids: dict = {}
@@ -145,11 +174,13 @@ def duee_records(path: Path) -> list[Record]:
                 b = a["argument_start_index"]
                 if text[b : b + len(a["argument"])] == a["argument"]:
                     kids.setdefault(a["role"], []).append((b, b + len(a["argument"])))
+                    if a["role"] not in HELD_OUT:
+                        _add(extra, a["role"], b, b + len(a["argument"]))
             if text[s : s + len(ev["trigger"])] == ev["trigger"]:
                 name = ev["event_type"].split("-")[-1] + "触发词"
                 _add(r, name, s, s + len(ev["trigger"]), kids)
         if r:
-            out.append(Record(text, r, "duee", []))
+            out.append(Record(text, r, "duee", [], extra))
     return out
 
 
@@ -255,11 +286,20 @@ def load_records(datasets: str | Path, dev_fraction: float = 0.05, seed: int = 1
 
 
 def examples(records: Iterable[Record], *, negatives: int = 1, seed: int = 13, held_out: set[str] = HELD_OUT,
-             keep_held_out: bool = False) -> list[UieExample]:
+             keep_held_out: bool = False, augment: float = 0.0, merge_extra: bool = False) -> list[UieExample]:
     """Flatten records into prompt examples: each type at the top, each nested node under each
     parent span, plus up to ``negatives`` absent types per record (from the types its corpus
-    annotates exhaustively, else from the other types of the corpus)."""
+    annotates exhaustively, else from the other types of the corpus). With ``augment`` > 0, each
+    type is asked under one of its :data:`SYNONYMS` with that probability, and the records' extra
+    flat types are added: as types of their own, or, with ``merge_extra``, also merged into a
+    top-level type of the same name (DuIE's 人物 then covers the people that are objects of a
+    relation as well as those that are subjects; extract v2 was trained without the merge)."""
     rng = random.Random(seed)
+
+    def name(typ: str) -> str:
+        alts = SYNONYMS.get(typ)
+        return rng.choice(alts) if alts and augment > 0 and rng.random() < augment else typ
+
     records = list(records)
     pool: dict[str, list[str]] = {}
     for r in records:
@@ -271,16 +311,21 @@ def examples(records: Iterable[Record], *, negatives: int = 1, seed: int = 13, h
         for typ, spans in result.items():
             if typ in held_out and not keep_held_out:
                 continue
-            out.append(UieExample(prefix + typ, text, sorted({(s, e) for s, e, _ in spans}), source).check())
+            out.append(UieExample(prefix + name(typ), text, sorted({(s, e) for s, e, _ in spans}), source).check())
             for s, e, kids in spans:
                 if kids:
                     walk(text, text[s:e] + "的", kids, source)
 
     for r in records:
-        walk(r.text, "", r.result, r.source)
+        result = r.result
+        if augment > 0 and merge_extra:
+            result = {k: v + [x for x in r.extra.get(k, []) if not any(x[:2] == y[:2] for y in v)] for k, v in result.items()}
+        walk(r.text, "", result, r.source)
+        if augment > 0:
+            walk(r.text, "", {k: v for k, v in r.extra.items() if k not in r.result}, r.source)
         absent = [t for t in (r.types or pool[r.source]) if t not in r.result and (keep_held_out or t not in held_out)]
         for t in rng.sample(absent, min(negatives, len(absent))):
-            out.append(UieExample(t, r.text, [], r.source))
+            out.append(UieExample(name(t), r.text, [], r.source))
     return out
 
 

@@ -151,15 +151,17 @@ def test_bundled_extractor_on_the_brief_example():
 
 
 def test_bundled_extractor_on_the_handwritten_eval_file():
-    """The shipped eval file (written for zhie, not from any corpus): overall F1 and the seen-type and
-    relation lines stay near what the bundled model measured (0.59 / 0.90 / 0.81, MODELS.md)."""
+    """The shipped eval file (written for zhie, not from any corpus): overall F1 and the seen-type,
+    relation and unseen-name lines stay near what the bundled model measured (0.59 / 0.90 / 0.82 /
+    0.53, MODELS.md)."""
     _bundled_extractor()
     p = subprocess.run([sys.executable, "-m", "zhie.cli", "eval", "extract", "--data", str(HANDWRITTEN)],
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     r = json.loads(p.stdout.strip().splitlines()[-1])
     assert r["examples"] == 37
-    assert r["f1"] >= 0.5 and r["per_source"]["seen"]["f1"] >= 0.8 and r["per_source"]["relation"]["f1"] >= 0.7, r
+    src = r["per_source"]
+    assert r["f1"] >= 0.5 and src["seen"]["f1"] >= 0.8 and src["relation"]["f1"] >= 0.75 and src["unseen"]["f1"] >= 0.4, r
 
 
 def test_handwritten_eval_file_matches_its_source():

@@ -13,6 +13,8 @@ DATASETS = Path(os.environ.get("ZHIE_DATASETS", REPO.parent / "shared" / "datase
 BRIEF_TEXT = ("华为Mate60 Pro搭载自研麒麟9000S芯片，支持卫星通话功能，起售价6999元。"
               "用户普遍反馈信号强、拍照清晰，但部分用户抱怨系统更新后电池续航下降明显。")
 BRIEF_SCHEMA = {"产品名称": None, "芯片型号": None, "功能": None, "价格": None, "属性词": {"情感词": None}}
+# the shipped schema-extraction eval file written for zhie (evals/build_handwritten.py)
+HANDWRITTEN = REPO / "evals" / "extract-handwritten.jsonl"
 EXAMPLE = "华为技术有限公司总裁任正非昨天在深圳会见了来自北京大学的张伟教授。"
 EXAMPLE_ENTITIES = [
     ("ORG", "华为技术有限公司", 0, 8),

@@ -3,12 +3,11 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import BRIEF_SCHEMA, BRIEF_TEXT
+from conftest import BRIEF_SCHEMA, BRIEF_TEXT, HANDWRITTEN
 
 from zhie.tasks.extract import pair_spans
 from zhie.tasks.schema import parse_schema, result_to_json, result_tuples
@@ -121,7 +120,6 @@ def test_extractor_can_start_from_an_ner_runs_encoder(tiny_ner_run):
 
 
 # -- the bundled extractor ----------------------------------------------------------------------------
-HANDWRITTEN = Path(__file__).resolve().parents[1] / "evals" / "extract-handwritten.jsonl"
 
 
 def _bundled_extractor():

@@ -111,7 +111,8 @@ def test_augmented_names_keep_the_spans_and_never_leak_held_out_names(records):
 def test_handwritten_unseen_names_are_never_trained_on(records):
     """The "unseen" lines of evals/extract-handwritten.jsonl ask only for names no training prompt uses."""
     import json
-    from pathlib import Path
+
+    from conftest import HANDWRITTEN
 
     trained = set(U.SYNONYMS) | {a for alts in U.SYNONYMS.values() for a in alts}
     for d in (U.MSRA, U.WEIBO, U.CLUENER, U.LITERATURE, U.SANWEN, U.DUIE_OBJECT):
@@ -119,8 +120,7 @@ def test_handwritten_unseen_names_are_never_trained_on(records):
     for rs in records.values():
         for aug in (0.0, 1.0):
             trained |= {x.prompt.split("的")[-1] for x in U.examples(rs, negatives=1, augment=aug, keep_held_out=True)}
-    path = Path(__file__).resolve().parents[1] / "evals" / "extract-handwritten.jsonl"
-    unseen = {k for line in path.read_text(encoding="utf-8").splitlines() if (x := json.loads(line))["source"] == "unseen"
+    unseen = {k for line in HANDWRITTEN.read_text(encoding="utf-8").splitlines() if (x := json.loads(line))["source"] == "unseen"
               for k in x["schema"]}
     assert len(unseen) > 30 and not unseen & trained, unseen & trained
 

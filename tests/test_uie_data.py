@@ -18,6 +18,7 @@ def records(datasets):
         "duee": U.duee_records(ie / "duee/train_1000.json"),
         "cote": U.cote_records(ie / "cote/baidu_train.txt"),
         "aste": U.aste_records(ie / "absa/aste/dev.txt"),
+        "apc": U.apc_records(ie / "absa/apc", ["phone", "mooc"]),
         "literature": U.literature_records(ie / "literature/validation"),
         "weibo": U.ner_records(U.read_ner(datasets / "ner/weibo/dev.conll", "weibo"), U.WEIBO, "weibo"),
     }
@@ -52,6 +53,15 @@ def test_aste_token_indices_become_character_offsets(records):
     r = records["aste"][2]  # 食 物 不 用 多 说 了 不 错 的 价 格 也 适 中 。
     got = {(r.text[s:e], r.text[a:b]) for s, e, kids in r.result["属性词"] for a, b, _ in kids["观点词"]}
     assert got == {("食物", "不用多说了不错的"), ("价格", "也适中")}  # ends are inclusive token indices
+
+
+def test_apc_aspects_of_one_sentence_merge_into_one_record(records):
+    rs = records["apc"]
+    assert len({r.text for r in rs}) == len(rs)  # a sentence with two aspect lines is one record
+    r = next(r for r in rs if r.text == "图标很靓哦")  # "$T$ 很 靓 哦" / "图 标"
+    assert [r.text[s:e] for s, e, _ in r.result["属性词"]] == ["图标"]
+    two = [r for r in rs if len(r.result["属性词"]) > 1]  # mooc lines often share a sentence
+    assert two and all(len({(s, e) for s, e, _ in r.result["属性词"]}) == len(r.result["属性词"]) for r in two)
 
 
 def test_events_prompt_triggers_then_roles(records):

@@ -37,7 +37,7 @@ class ExtractTrainConfig:
     # NAME:MAX examples per source (after flattening into prompts); a bare NAME keeps all
     sources: list[str] = field(default_factory=lambda: [
         "msra:6000", "weibo", "cluener:6000", "literature:5000", "duie:6000", "sanwen:4000", "finre:4000",
-        "duee", "cote:3000", "aste:6000"])
+        "duee", "cote:3000", "aste:6000", "apc"])
     negatives: int = 1
     # probability of asking a type under a synonym; > 0 also adds the corpora's extra flat types
     # (zhie.train.uie_data.SYNONYMS, Record.extra); 0 reproduces extract v1's data

@@ -216,6 +216,32 @@ def aste_records(path: Path) -> list[Record]:
     return out
 
 
+APC_DOMAINS = ("phone", "camera", "notebook", "car", "mooc")  # hair's aspects are whole clauses: left out
+
+
+def apc_records(folder: Path, domains: Iterable[str] = APC_DOMAINS) -> list[Record]:
+    """Aspect polarity files (``$T$`` sentence, aspect, polarity; three lines an example, characters
+    separated by spaces): each sentence's aspects as 属性词 spans, the lines of one sentence
+    merged. Product reviews (phones, cameras, laptops, cars) where ASTE only has restaurants."""
+    out = []
+    for dom in domains:
+        path = folder / f"{dom}.train.txt"
+        if not path.exists():
+            continue
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        by: dict[str, dict] = {}
+        for i in range(0, len(lines) - 2, 3):
+            toks, aspect = lines[i].split(" "), "".join(lines[i + 1].split(" "))
+            if toks.count("$T$") != 1 or not aspect:
+                continue
+            k = toks.index("$T$")
+            left = "".join(toks[:k])
+            text = left + aspect + "".join(toks[k + 1:])
+            _add(by.setdefault(text, {}), "属性词", len(left), len(left) + len(aspect))
+        out.extend(Record(text, r, "apc", ["属性词"]) for text, r in by.items())
+    return out
+
+
 def literature_records(folder: Path) -> list[Record]:
     out = []
     for ann in sorted(folder.glob("*.ann")):
@@ -279,6 +305,7 @@ def load_records(datasets: str | Path, dev_fraction: float = 0.05, seed: int = 1
     sources["duee"] = split_dev(duee_records(root / "ie/duee/train_1000.json"), dev_fraction, seed)
     sources["cote"] = split_dev(cote_records(root / "ie/cote/baidu_train.txt"), dev_fraction, seed)
     sources["aste"] = (aste_records(root / "ie/absa/aste/train.txt"), aste_records(root / "ie/absa/aste/dev.txt"))
+    sources["apc"] = split_dev(apc_records(root / "ie/absa/apc"), dev_fraction, seed)
     sources["literature"] = (literature_records(root / "ie/literature/training"), literature_records(root / "ie/literature/validation"))
     train = [r for t, _ in sources.values() for r in t]
     dev = [r for _, d in sources.values() for r in d]

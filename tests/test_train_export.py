@@ -82,3 +82,31 @@ def test_train_export_serve_end_to_end(tmp_path, tiny_ner_run):
     tagger = NerTagger.load(out)
     for e in tagger(text):
         assert text[e.start : e.end] == e.text
+
+
+def test_average_of_two_runs_is_their_weighted_mean_and_exports(tmp_path, tiny_ner_run):
+    import shutil
+
+    from zhie.train.average import average
+    from zhie.train.export import export_run
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny_ner_run, other)
+    state = torch.load(other / "model.pt", map_location="cpu", weights_only=False)
+    key = next(k for k, v in state["model"].items() if v.is_floating_point())
+    base = state["model"][key].clone()
+    state["model"][key] = base + 1.0
+    torch.save(state, other / "model.pt")
+
+    soup = average([tiny_ner_run, other], [0.75, 0.25], tmp_path / "soup")
+    got = torch.load(soup / "model.pt", map_location="cpu", weights_only=False)
+    assert torch.allclose(got["model"][key], base + 0.25)
+    assert json.loads((soup / "config.json").read_text(encoding="utf-8"))["averaged"] == {str(tiny_ner_run): 0.75, str(other): 0.25}
+    export_run(soup, tmp_path / "bundle")  # a soup is a run like any other
+    assert (tmp_path / "bundle" / "model.onnx").stat().st_size > 0
+
+    with pytest.raises(ValueError, match="sum to"):
+        average([tiny_ner_run, other], [0.5, 0.6], tmp_path / "x")
+    (other / "vocab.txt").write_text("[PAD]\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="vocabulary"):
+        average([tiny_ner_run, other], [0.5, 0.5], tmp_path / "x")

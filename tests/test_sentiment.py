@@ -32,6 +32,16 @@ def test_sentiment_readers_all_formats(tmp_path):
     assert read_sentiment(tmp_path / "s.tsv", "smp") == [("今天", "neutral"), ("开心", "positive"), ("生气", "negative")]
 
 
+def test_shopping_corpus_reads_with_its_inverted_labels(tmp_path, datasets):
+    from zhie.train.sentiment import SOURCES
+
+    rows = dict(read_sentiment(datasets / SOURCES["shopping"][0], SOURCES["shopping"][1]))
+    assert rows[next(t for t in rows if t.startswith("出乎意料的好"))] == "positive"
+    assert rows[next(t for t in rows if t.startswith("每一个都是酸的"))] == "negative"
+    (tmp_path / "s.tsv").write_text("label\ttext_a\n0\t很好\n1\t很差\n", encoding="utf-8")
+    assert read_sentiment(tmp_path / "s.tsv", "tsv-inverted") == [("很好", "positive"), ("很差", "negative")]
+
+
 def test_sentiment_reader_rejects_unknown_format(tmp_path):
     with pytest.raises(ValueError, match="unknown sentiment format"):
         read_sentiment(tmp_path, "xml")
@@ -43,6 +53,17 @@ def test_score_labels_accuracy_and_macro_f1():
     assert r["per_label"]["positive"] == {"precision": 1.0, "recall": 0.5, "f1": 0.6667, "support": 2}
     assert r["per_label"]["negative"]["precision"] == pytest.approx(0.6667, abs=1e-4)
     assert r["macro_f1"] == pytest.approx((0.6667 + 0.8) / 2, abs=1e-3)
+
+
+def test_calibration_error_is_the_gap_between_confidence_and_accuracy():
+    from zhie.tasks.scoring import calibration_error
+
+    assert calibration_error([0.95] * 10, [True] * 9 + [False]) == pytest.approx(0.05)  # 0.95 sure, 90 % right
+    assert calibration_error([0.75, 0.75, 0.95, 0.95], [True, False, True, True]) == pytest.approx((0.5 * 0.25 + 0.5 * 0.05))
+    assert calibration_error([0.99] * 4, [False] * 4) == pytest.approx(0.99)
+    assert calibration_error([], []) == 0.0
+    with pytest.raises(ValueError):
+        calibration_error([0.9], [])
 
 
 def test_fit_temperature_softens_overconfident_logits():
@@ -93,5 +114,5 @@ def test_cli_sentiment_and_eval(tmp_path):
     p = subprocess.run([sys.executable, "-m", "zhie.cli", "eval", "sentiment", "--data", str(f), "--format", "tsv"],
                        capture_output=True, text=True, check=True)
     r = json.loads(p.stdout.strip().splitlines()[-1])
-    assert set(r) >= {"accuracy", "macro_f1", "per_label", "examples", "seconds"}
-    assert r["examples"] == 2 and r["accuracy"] == 1.0
+    assert set(r) >= {"accuracy", "macro_f1", "per_label", "examples", "seconds", "ece"}
+    assert r["examples"] == 2 and r["accuracy"] == 1.0 and 0 <= r["ece"] < 0.5

@@ -211,7 +211,7 @@ def cmd_eval_sentiment(args) -> int:
     if unknown:
         print(f"zhie eval sentiment: labels {unknown} in {args.data} are not predicted by this model ({sorted(known)})", file=sys.stderr)
     r = eval_classifier(clf, pairs, args.batch)
-    result = {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "per_label": r["per_label"], "examples": r["examples"],
+    result = {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "per_label": r["per_label"], "ece": r["ece"], "examples": r["examples"],
               "seconds": r["seconds"], "model": str(clf.bundle.path), "data": str(args.data)}
     print(_jdump(result))
     return 0
@@ -309,7 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     es = esub.add_parser("sentiment", help="accuracy and macro F1 of a sentiment model")
     es.add_argument("--data", required=True)
-    es.add_argument("--format", required=True, choices=["tsv", "nlpcc", "csv", "smp"])
+    es.add_argument("--format", required=True, choices=["tsv", "tsv-inverted", "nlpcc", "csv", "smp"],
+                    help="tsv: label 1 positive / 0 negative; tsv-inverted: 0 positive (the shared shopping corpus)")
     es.add_argument("--model", default="sentiment")
     es.add_argument("--limit", type=int, default=0)
     es.add_argument("--batch", type=int, default=64)

@@ -25,7 +25,7 @@ SOURCES = {
     "nlpcc2014": ("sentiment/nlpcc2014", "nlpcc"),
     "online_shopping": ("sentiment/online_shopping_10_cats/online_shopping_10_cats.csv", "csv"),
     "waimai": ("sentiment/waimai_10k/waimai_10k.csv", "csv"),
-    "shopping": ("sentiment/shopping/train.tsv", "tsv"),
+    "shopping": ("sentiment/shopping/train.tsv", "tsv-inverted"),  # its labels are 0 positive, 1 negative
     "douban_book": ("sentiment/douban_book/train.tsv", "tsv"),
     "smp2020": ("sentiment/smp2020_ewect/usual/train.tsv", "smp"),
 }

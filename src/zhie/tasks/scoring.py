@@ -50,3 +50,22 @@ def score_labels(gold: Sequence[str], pred: Sequence[str], labels: Iterable[str]
     acc = sum(g == p for g, p in zip(gold, pred)) / len(gold) if gold else 0.0
     macro = sum(v["f1"] for v in per.values()) / len(per) if per else 0.0
     return {"accuracy": round(acc, 4), "macro_f1": round(macro, 4), "per_label": per}
+
+
+def calibration_error(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
+    """Expected calibration error: over equal-width bins of confidence, the example-weighted mean
+    gap between the mean confidence and the accuracy in the bin (0 = a confidence of 0.9 is right
+    90 % of the time)."""
+    if len(confidence) != len(correct):
+        raise ValueError("confidence and correctness lists differ in length")
+    if not len(confidence):
+        return 0.0
+    total: dict[int, list[float]] = {}
+    for c, ok in zip(confidence, correct):
+        b = min(int(float(c) * bins), bins - 1)
+        acc = total.setdefault(b, [0.0, 0.0, 0])
+        acc[0] += float(c)
+        acc[1] += 1.0 if ok else 0.0
+        acc[2] += 1
+    n = len(confidence)
+    return round(sum(abs(sc - so) / n for sc, so, _ in total.values()), 4)

@@ -1,4 +1,6 @@
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -6,7 +8,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # the pre-packed model cache of this test session (subprocesses inherit it), not the user's ~/.cache
-os.environ.setdefault("ZHIE_CACHE_DIR", tempfile.mkdtemp(prefix="zhie-test-cache-"))
+if "ZHIE_CACHE_DIR" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="zhie-test-cache-")
+    os.environ["ZHIE_CACHE_DIR"] = _cache
+    atexit.register(shutil.rmtree, _cache, True)  # up to 90 MB of packed models a run: not left in /tmp
 DATASETS = Path(os.environ.get("ZHIE_DATASETS", REPO.parent / "shared" / "datasets"))
 
 # the product brief's schema-extraction example

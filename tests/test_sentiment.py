@@ -116,3 +116,23 @@ def test_cli_sentiment_and_eval(tmp_path):
     r = json.loads(p.stdout.strip().splitlines()[-1])
     assert set(r) >= {"accuracy", "macro_f1", "per_label", "examples", "seconds", "ece"}
     assert r["examples"] == 2 and r["accuracy"] == 1.0 and 0 <= r["ece"] < 0.5
+
+
+def test_training_never_sees_the_dev_texts_unless_asked(datasets):
+    pytest.importorskip("torch")
+    from zhie.train.sentiment import DEV, SentimentTrainConfig, training_pairs
+
+    dev = {t.strip() for t, _ in read_sentiment(datasets / DEV["chnsenticorp"][0], "tsv")}
+    clean = training_pairs(SentimentTrainConfig(datasets=str(datasets), sources=["chnsenticorp"]))
+    assert not any(t.strip() in dev for t, _ in clean)
+    kept = training_pairs(SentimentTrainConfig(datasets=str(datasets), sources=["chnsenticorp"], exclude_dev=0))
+    assert len(kept) == 9600 and len(kept) - len(clean) > 300  # ChnSentiCorp repeats 353 dev texts in train
+
+
+def test_unseen_dev_keeps_only_texts_no_train_file_has(tmp_path):
+    from zhie.train.sentiment_data import write_unseen
+
+    (tmp_path / "train.tsv").write_text("label\ttext_a\n1\t很好\n0\t很差 \n", encoding="utf-8")
+    (tmp_path / "dev.tsv").write_text("label\ttext_a\n1\t很好\n0\t很差\n1\t不错\n", encoding="utf-8")
+    assert write_unseen(tmp_path / "dev.tsv", [tmp_path / "train.tsv"], tmp_path / "u.tsv") == (1, 3)
+    assert read_sentiment(tmp_path / "u.tsv", "tsv") == [("不错", "positive")]

@@ -81,3 +81,32 @@ def read_sentiment(path: str | Path, fmt: str) -> list[tuple[str, str]]:
     if fmt == "smp":
         return read_tsv(path, SMP)
     raise ValueError(f"unknown sentiment format {fmt!r}; expected one of {SENTIMENT_FORMATS}")
+
+
+def write_unseen(dev: str | Path, train: list[str | Path], out: str | Path) -> tuple[int, int]:
+    """Write the lines of a ``label<TAB>text`` dev file whose text is in none of the ``train`` files
+    (same format): the dev figure of a model that cannot have memorised the answer. Returns
+    (lines kept, lines in dev)."""
+    seen = {t.strip() for p in train for t, _ in read_tsv(Path(p), {"0": "", "1": ""})}
+    lines = Path(dev).read_text(encoding="utf-8-sig").splitlines()
+    keep = [lines[0]] + [x for x in lines[1:] if x.strip() and x.partition("\t")[2].strip() not in seen]
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text("\n".join(keep) + "\n", encoding="utf-8")
+    return len(keep) - 1, sum(1 for x in lines[1:] if x.strip())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m zhie.train.sentiment_data --dev DEV.tsv --train TRAIN.tsv [...] --out OUT.tsv"""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m zhie.train.sentiment_data", description=write_unseen.__doc__.split("\n\n")[0])
+    p.add_argument("--dev", required=True)
+    p.add_argument("--train", nargs="+", required=True)
+    p.add_argument("--out", required=True)
+    a = p.parse_args(argv)
+    kept, total = write_unseen(a.dev, a.train, a.out)
+    print(f"{kept} of {total} dev lines are in no train file -> {a.out}")
+
+
+if __name__ == "__main__":
+    main()

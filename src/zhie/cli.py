@@ -251,6 +251,8 @@ def cmd_export(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .train.sentiment_data import SENTIMENT_FORMATS  # the readers' own list (no torch behind it)
+
     p = argparse.ArgumentParser(prog="zhie", description="Chinese information extraction on ONNX Runtime")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -309,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     es = esub.add_parser("sentiment", help="accuracy and macro F1 of a sentiment model")
     es.add_argument("--data", required=True)
-    es.add_argument("--format", required=True, choices=["tsv", "tsv-inverted", "nlpcc", "csv", "smp"],
+    es.add_argument("--format", required=True, choices=SENTIMENT_FORMATS,
                     help="tsv: label 1 positive / 0 negative; tsv-inverted: 0 positive (the shared shopping corpus)")
     es.add_argument("--model", default="sentiment")
     es.add_argument("--limit", type=int, default=0)

@@ -60,12 +60,8 @@ def calibration_error(confidence: Sequence[float], correct: Sequence[bool], bins
         raise ValueError("confidence and correctness lists differ in length")
     if not len(confidence):
         return 0.0
-    total: dict[int, list[float]] = {}
+    gap: dict[int, float] = {}  # per bin: sum of confidences minus number right
     for c, ok in zip(confidence, correct):
         b = min(int(float(c) * bins), bins - 1)
-        acc = total.setdefault(b, [0.0, 0.0, 0])
-        acc[0] += float(c)
-        acc[1] += 1.0 if ok else 0.0
-        acc[2] += 1
-    n = len(confidence)
-    return round(sum(abs(sc - so) / n for sc, so, _ in total.values()), 4)
+        gap[b] = gap.get(b, 0.0) + float(c) - (1.0 if ok else 0.0)
+    return round(sum(abs(g) for g in gap.values()) / len(confidence), 4)

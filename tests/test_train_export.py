@@ -110,3 +110,31 @@ def test_average_of_two_runs_is_their_weighted_mean_and_exports(tmp_path, tiny_n
     (other / "vocab.txt").write_text("[PAD]\n", encoding="utf-8")
     with pytest.raises(ValueError, match="vocabulary"):
         average([tiny_ner_run, other], [0.5, 0.5], tmp_path / "x")
+
+
+def test_keep_float_leaves_the_named_products_in_float32_and_measures_closer(tmp_path, tiny_ner_run):
+    import onnx
+
+    from zhie.tasks.ner import NerTagger
+    from zhie.train.export import export_run
+    from zhie.train.quant_sensitivity import Probe
+
+    keep = r"layer\.0/intermediate/dense/MatMul$|layer\.4/output/dense/MatMul$"
+    out = export_run(tiny_ner_run, tmp_path / "bundle", keep_float=keep)
+    cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert cfg["float_nodes"] == ["/bert/encoder/layer.0/intermediate/dense/MatMul", "/bert/encoder/layer.4/output/dense/MatMul"]
+    assert "2 MatMul kept in float32" in cfg["quantization"]
+    nodes = {n.name: n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
+    assert nodes["/bert/encoder/layer.4/output/dense/MatMul"] == "MatMul"  # untouched
+    assert nodes["/bert/encoder/layer.4/intermediate/dense/MatMul_quant"] == "MatMulInteger"  # its neighbour is INT8
+    text = "任正非在深圳会见了张伟。"
+    assert all(text[e.start : e.end] == e.text for e in NerTagger.load(out)(text))  # serves as usual
+
+    with pytest.raises(ValueError, match="matches no MatMul"):
+        export_run(tiny_ner_run, tmp_path / "bad", keep_float=r"layer\.99/")
+
+    probe = Probe(tiny_ner_run / "export" / "model.fused.onnx", SENTS, CharVocab.load(tiny_ner_run / "vocab.txt"), threads=1)
+    from zhie.models.export import matmuls_matching
+
+    all_int8, all_float = probe.error([])["mad"], probe.error(matmuls_matching(probe.fused, r"."))["mad"]
+    assert all_float < all_int8  # the probe sees quantisation error, and keeping products in float32 removes it

@@ -240,7 +240,8 @@ def cmd_export(args) -> int:
     logging.getLogger("zhie").setLevel(logging.INFO)
     from .train.export import export_run
 
-    out = export_run(args.run, args.out, name=args.name or args.task, reduce_range=args.reduce_range)
+    out = export_run(args.run, args.out, name=args.name or args.task, reduce_range=args.reduce_range,
+                     keep_float=args.keep_float)
     if args.check_data:
         from .train.check import check_export
 
@@ -343,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--check-data", default=None, help="NER: training file whose dev split checks INT8 against float; sentiment: a dev file")
     x.add_argument("--check-format", default=None, help="bio (NER) / tsv (sentiment) by default")
     x.add_argument("--reduce-range", action="store_true", help="INT8 weights in a 7-bit range (measured no better; MODELS.md)")
+    x.add_argument("--keep-float", default=None, metavar="REGEX",
+                   help="leave the MatMul nodes whose name matches REGEX in float32 (python -m zhie.train.quant_sensitivity "
+                        "ranks them)")
     x.set_defaults(func=cmd_export)
     return p
 

@@ -26,20 +26,33 @@ def export_onnx(model, path: Path, output_name: str = "emissions", opset: int = 
     )
 
 
-def optimize_and_quantize(float_path: Path, out_path: Path, num_heads: int, hidden: int, reduce_range: bool = False) -> Path:
-    """Fuse attention/LayerNorm/GELU for BERT, then dynamic INT8 quantisation of the weights.
-
-    ``reduce_range`` keeps weights in a 7-bit range (on x86 CPUs without VNNI the u8 x s8 kernels add
-    pairs of products in int16, which can saturate). Measured on NER v2 it moved MSRA dev F1 from
-    0.9086 to 0.9118 but CLUENER from 0.689 to 0.671 (float 0.916 / 0.689): no net gain, so it is off
-    by default (MODELS.md)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+def fuse(float_path: Path, num_heads: int, hidden: int) -> Path:
+    """Fuse LayerNorm/GELU (and attention where the pattern allows) for BERT; returns the fused file."""
     from onnxruntime.transformers.optimizer import optimize_model
 
     fused = float_path.with_name(float_path.stem + ".fused.onnx")
     opt = optimize_model(str(float_path), model_type="bert", num_heads=num_heads, hidden_size=hidden, opt_level=1)
     opt.save_model_to_file(str(fused))
+    return fused
+
+
+def matmuls_matching(model_path: Path, pattern: str | None) -> list[str]:
+    """Names of the MatMul nodes whose name matches the regular expression ``pattern`` (none for None)."""
+    import re
+
     import onnx
+
+    if not pattern:
+        return []
+    rx = re.compile(pattern)
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    return [n.name for n in graph.node if n.op_type == "MatMul" and rx.search(n.name)]
+
+
+def quantize(fused: Path, out_path: Path, reduce_range: bool = False, keep_float: list[str] | None = None) -> None:
+    """Dynamic INT8 (per-channel weights) of every MatMul/Gather weight except the nodes in ``keep_float``."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(
         str(fused),
@@ -48,6 +61,26 @@ def optimize_and_quantize(float_path: Path, out_path: Path, num_heads: int, hidd
         per_channel=True,
         reduce_range=reduce_range,
         op_types_to_quantize=["MatMul", "Attention", "Gather"],
+        nodes_to_exclude=list(keep_float or []),
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
-    return fused
+
+
+def optimize_and_quantize(float_path: Path, out_path: Path, num_heads: int, hidden: int, reduce_range: bool = False,
+                          keep_float: str | None = None) -> tuple[Path, list[str]]:
+    """Fuse attention/LayerNorm/GELU for BERT, then dynamic INT8 quantisation of the weights.
+
+    ``keep_float`` is a regular expression over MatMul node names left in float32: the few matrix products
+    whose inputs carry outlier activations (``python -m zhie.train.quant_sensitivity`` finds them), where
+    per-tensor dynamic quantisation of the input costs most accuracy. Returns (fused file, kept nodes).
+
+    ``reduce_range`` keeps weights in a 7-bit range (on x86 CPUs without VNNI the u8 x s8 kernels add
+    pairs of products in int16, which can saturate). Measured on NER v2 it moved MSRA dev F1 from
+    0.9086 to 0.9118 but CLUENER from 0.689 to 0.671 (float 0.916 / 0.689): no net gain, so it is off
+    by default (MODELS.md)."""
+    fused = fuse(float_path, num_heads, hidden)
+    kept = matmuls_matching(fused, keep_float)
+    if keep_float and not kept:
+        raise ValueError(f"--keep-float {keep_float!r} matches no MatMul node of the model")
+    quantize(fused, out_path, reduce_range=reduce_range, keep_float=kept)
+    return fused, kept

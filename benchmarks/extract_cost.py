@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 import time
 from pathlib import Path
@@ -24,9 +25,10 @@ from zhie.tasks.schema import parse_schema
 
 TYPES = ["人物", "地点", "组织机构", "时间", "产品名称", "价格", "公司", "职位", "事件", "数量", "作品", "学校", "国家",
          "城市", "品牌", "型号"]
-BRIEF = ("华为Mate60 Pro搭载自研麒麟9000S芯片，支持卫星通话功能，起售价6999元。"
-         "用户普遍反馈信号强、拍照清晰，但部分用户抱怨系统更新后电池续航下降明显。")
-BRIEF_SCHEMA = {"产品名称": None, "芯片型号": None, "功能": None, "价格": None, "属性词": {"情感词": None}}
+# the product brief's example, as the handwritten eval file holds it (its source is "brief")
+_BRIEF_LINE = next(json.loads(line) for line in (Path(__file__).resolve().parents[1] / "evals" / "extract-handwritten.jsonl")
+                   .read_text(encoding="utf-8").splitlines() if line.strip() and json.loads(line).get("source") == "brief")
+BRIEF, BRIEF_SCHEMA = _BRIEF_LINE["text"], _BRIEF_LINE["schema"]
 
 
 def best_of(fn, n: int = 3) -> float:

@@ -252,7 +252,8 @@ def cmd_export(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .train.sentiment_data import SENTIMENT_FORMATS  # the readers' own list (no torch behind it)
+    from .train.data import NER_FORMATS
+    from .train.sentiment_data import SENTIMENT_FORMATS  # the readers' own lists (no torch behind them)
 
     p = argparse.ArgumentParser(prog="zhie", description="Chinese information extraction on ONNX Runtime")
     sub = p.add_subparsers(dest="command", required=True)
@@ -299,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     esub = e.add_subparsers(dest="task", required=True)
     en = esub.add_parser("ner", help="entity-level exact-match P/R/F1")
     en.add_argument("--data", required=True)
-    en.add_argument("--format", required=True, choices=["bio", "bmes", "weibo", "cluener"])
+    en.add_argument("--format", required=True, choices=NER_FORMATS)
     en.add_argument("--map", default=None, help="rename gold types, e.g. GPE.NAM=LOC,PER.NAM=PER; scoring then covers only the target types")
     en.add_argument("--model", default="ner")
     en.add_argument("--dev-split", action="store_true", help="score only the dev split carved from a training file (5%%, seed 13)")

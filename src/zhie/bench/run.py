@@ -237,7 +237,7 @@ def _ver(mod: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="zhie bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--baseline-run", default="runs/ner-v2", help="training run whose weights the baseline loads (model.pt, vocab.txt)")
+    p.add_argument("--baseline-run", default="runs/ner-v3", help="training run whose weights the baseline loads (model.pt, vocab.txt)")
     p.add_argument("--datasets", default="../shared/datasets", help="for the input sentences (MSRA dev split); built-in set without it")
     p.add_argument("--sentences", type=int, default=200, help="distinct input sentences")
     p.add_argument("--requests", type=int, default=200, help="requests at concurrency 1 (x2 at 8, x8 at 32)")

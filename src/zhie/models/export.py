@@ -49,8 +49,8 @@ def matmuls_matching(model_path: Path, pattern: str | None) -> list[str]:
     return [n.name for n in graph.node if n.op_type == "MatMul" and rx.search(n.name)]
 
 
-def quantize(fused: Path, out_path: Path, reduce_range: bool = False, keep_float: list[str] | None = None) -> None:
-    """Dynamic INT8 (per-channel weights) of every MatMul/Gather weight except the nodes in ``keep_float``."""
+def quantize(fused: Path, out_path: Path, reduce_range: bool = False, float_nodes: list[str] | None = None) -> None:
+    """Dynamic INT8 (per-channel weights) of every MatMul/Gather weight except the nodes named in ``float_nodes``."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -61,7 +61,7 @@ def quantize(fused: Path, out_path: Path, reduce_range: bool = False, keep_float
         per_channel=True,
         reduce_range=reduce_range,
         op_types_to_quantize=["MatMul", "Attention", "Gather"],
-        nodes_to_exclude=list(keep_float or []),
+        nodes_to_exclude=list(float_nodes or []),
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
 
@@ -82,5 +82,5 @@ def optimize_and_quantize(float_path: Path, out_path: Path, num_heads: int, hidd
     kept = matmuls_matching(fused, keep_float)
     if keep_float and not kept:
         raise ValueError(f"--keep-float {keep_float!r} matches no MatMul node of the model")
-    quantize(fused, out_path, reduce_range=reduce_range, keep_float=kept)
+    quantize(fused, out_path, reduce_range=reduce_range, float_nodes=kept)
     return fused, kept

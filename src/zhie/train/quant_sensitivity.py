@@ -78,7 +78,7 @@ class Probe:
 
     def error(self, keep: list[str]) -> dict:
         out = self.tmp / "q.onnx"
-        quantize(self.fused, out, keep_float=keep)
+        quantize(self.fused, out, float_nodes=keep)
         diffs = []
         for (_, mask), ref, got in zip(self.batches, self.reference, self._outputs(out)):
             d = np.abs(ref - got)
@@ -112,25 +112,30 @@ def main(argv=None) -> int:
     probe = Probe(fused, read_texts(args.data, args.format, args.sample, args.seed), CharVocab.load(run / "vocab.txt"),
                   args.threads)
 
+    names = matmuls_matching(fused, r".")  # the graph is read once; groups are picked from its names
+
+    def nodes(pattern: str) -> list[str]:
+        rx = re.compile(pattern)
+        return [n for n in names if rx.search(n)]
+
     def report(what: str, keep: list[str]) -> float:
         r = probe.error(keep)
         print(json.dumps({"keep_float": what, "nodes": len(keep), **r}, ensure_ascii=False), flush=True)
         return r["mad"]
 
     base = report("none", [])
-    names = matmuls_matching(fused, r".")
     n_layers = 1 + max(int(m.group(1)) for n in names if (m := re.search(r"layer\.(\d+)/", n)))
-    per_layer = {layer: report(f"layer {layer}", matmuls_matching(fused, rf"layer\.{layer}/")) for layer in range(n_layers)}
+    per_layer = {layer: report(f"layer {layer}", nodes(rf"layer\.{layer}/")) for layer in range(n_layers)}
     worst = sorted(per_layer, key=per_layer.get)[:args.layers]
     singles = {}
     for layer in worst:
         for kind in KINDS:
-            singles[(layer, kind)] = report(f"layer {layer} {kind}", matmuls_matching(fused, group_regex([(layer, kind)])))
+            singles[(layer, kind)] = report(f"layer {layer} {kind}", nodes(group_regex([(layer, kind)])))
     order = sorted(singles, key=singles.get)
     best, best_mad, chosen = [], base, []
     for g in order[:args.max_groups]:
         chosen = chosen + [g]
-        mad = report(group_regex(chosen), matmuls_matching(fused, group_regex(chosen)))
+        mad = report(group_regex(chosen), nodes(group_regex(chosen)))
         if mad < best_mad:
             best, best_mad = list(chosen), mad
     print(json.dumps({"keep_float": group_regex(best), "mad": best_mad, "mad_all_int8": base,

@@ -26,8 +26,9 @@ from zhie.tasks.schema import parse_schema
 TYPES = ["人物", "地点", "组织机构", "时间", "产品名称", "价格", "公司", "职位", "事件", "数量", "作品", "学校", "国家",
          "城市", "品牌", "型号"]
 # the product brief's example, as the handwritten eval file holds it (its source is "brief")
-_BRIEF_LINE = next(json.loads(line) for line in (Path(__file__).resolve().parents[1] / "evals" / "extract-handwritten.jsonl")
-                   .read_text(encoding="utf-8").splitlines() if line.strip() and json.loads(line).get("source") == "brief")
+_HANDWRITTEN = Path(__file__).resolve().parents[1] / "evals" / "extract-handwritten.jsonl"
+_BRIEF_LINE = next(x for x in map(json.loads, filter(str.strip, _HANDWRITTEN.read_text(encoding="utf-8").splitlines()))
+                   if x.get("source") == "brief")
 BRIEF, BRIEF_SCHEMA = _BRIEF_LINE["text"], _BRIEF_LINE["schema"]
 
 

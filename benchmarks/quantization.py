@@ -21,23 +21,16 @@ import sys
 import time
 from pathlib import Path
 
-from zhie.bench.run import load_sentences, machine
+from zhie.bench.run import f1, load_sentences, machine
 from zhie.tasks.ner import NerTagger
 
 RSS = """
 import json, sys, psutil
 from zhie.tasks.ner import NerTagger
-base = psutil.Process().memory_info().rss
 t = NerTagger.load(sys.argv[1], threads=int(sys.argv[2]) or None)
 t.predict(["华为技术有限公司创始人任正非在深圳接受采访。"])
-print(json.dumps({"rss_mb": psutil.Process().memory_info().rss / 2**20, "model_mb": (psutil.Process().memory_info().rss - base) / 2**20}))
+print(json.dumps({"rss_mb": psutil.Process().memory_info().rss / 2**20}))
 """
-
-
-def f1(pred: list[set], gold: list[set]) -> float:
-    tp = sum(len(p & g) for p, g in zip(pred, gold))
-    n_p, n_g = sum(map(len, pred)), sum(map(len, gold))
-    return 2 * tp / (n_p + n_g) if n_p + n_g else 0.0
 
 
 def main() -> None:
@@ -73,9 +66,10 @@ def main() -> None:
         pred = [{e.key() for e in ents} for ents in taggers[k].predict(sents)]
         rows[k] = {"file_mb": (Path(folder) / cfg["onnx"]).stat().st_size / 1e6, "rss_mb": mem["rss_mb"],
                    "p50_ms": min(one[k]) * 1000, "batch_s": min(batch[k]), "f1": f1(pred, gold) if gold else None,
-                   "quantization": cfg.get("quantization", "none (float32)") if k != "float32" else "none (float32)"}
+                   "quantization": cfg.get("quantization", "none (float32)")}
         print(k, rows[k], file=sys.stderr)
-    ref = rows[next(iter(rows))]
+    first = next(iter(rows))
+    ref = rows[first]
     lines = [
         "# NER model: float32, INT8 and INT8 with a few products in float32",
         "",
@@ -84,7 +78,7 @@ def main() -> None:
         f"- Command: `python benchmarks/quantization.py {' '.join(sys.argv[1:])}`",
         f"- Sentences: {source}; p50 of one sentence per call, and all in one call; best of 3 rounds, models in turn.",
         "- Memory: resident set of a fresh process after loading the model and answering one sentence.",
-        f"- Ratios are to `{next(iter(rows))}`.",
+        f"- Ratios are to `{first}`.",
         "",
         "| model | quantisation | file (MB) | RSS (MB) | p50, one sentence (ms) | all in one call (s) | speed ratio (one call) | F1 on these sentences |",
         "|---|---|---:|---:|---:|---:|---:|---:|",

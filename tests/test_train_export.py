@@ -124,6 +124,8 @@ def test_keep_float_leaves_the_named_products_in_float32_and_measures_closer(tmp
     cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
     assert cfg["float_nodes"] == ["/bert/encoder/layer.0/intermediate/dense/MatMul", "/bert/encoder/layer.4/output/dense/MatMul"]
     assert "2 MatMul kept in float32" in cfg["quantization"]
+    fcfg = json.loads((tiny_ner_run / "export" / "float_bundle" / "config.json").read_text(encoding="utf-8"))
+    assert fcfg["quantization"] == "none (float32)" and "float_nodes" not in fcfg  # the float32 twin says what it is
     nodes = {n.name: n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
     assert nodes["/bert/encoder/layer.4/output/dense/MatMul"] == "MatMul"  # untouched
     assert nodes["/bert/encoder/layer.4/intermediate/dense/MatMul_quant"] == "MatMulInteger"  # its neighbour is INT8

@@ -85,7 +85,9 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
     fb = work / "float_bundle"
     fb.mkdir(exist_ok=True)
     shutil.copy(work / "model.fused.onnx", fb / "model.onnx")
-    shutil.copy(out / "config.json", fb / "config.json")
+    # the same model folder with the float32 graph: its config says so (no quantisation, no float_nodes)
+    float_config = {k: v for k, v in config.items() if k != "float_nodes"} | {"quantization": "none (float32)"}
+    (fb / "config.json").write_text(json.dumps(float_config, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     shutil.copy(out / "vocab.txt", fb / "vocab.txt")
     log.info("exported %s model %s (%.1f MB INT8), float bundle at %s", kind, out / "model.onnx",
              (out / "model.onnx").stat().st_size / 1e6, fb)

@@ -136,3 +136,31 @@ def test_unseen_dev_keeps_only_texts_no_train_file_has(tmp_path):
     (tmp_path / "dev.tsv").write_text("label\ttext_a\n1\t很好\n0\t很差\n1\t不错\n", encoding="utf-8")
     assert write_unseen(tmp_path / "dev.tsv", [tmp_path / "train.tsv"], tmp_path / "u.tsv") == (1, 3)
     assert read_sentiment(tmp_path / "u.tsv", "tsv") == [("不错", "positive")]
+
+
+@pytest.mark.slow
+@pytest.mark.datasets
+def test_a_neutral_head_grows_from_a_binary_run_and_keeps_its_rows(tmp_path, tiny_ner_run):
+    torch = pytest.importorskip("torch")
+    from zhie.text.vocab import CharVocab
+    from zhie.train.encoder import build_bert, read_e5
+    from zhie.train.loop import init_from
+    from zhie.train.modeling import SeqClassifier
+
+    vocab = CharVocab.load(tiny_ner_run / "vocab.txt")
+    binary = SeqClassifier(build_bert(read_e5(), vocab.tokens), ["negative", "positive"])
+    run = tmp_path / "binary"
+    run.mkdir()
+    (run / "vocab.txt").write_text((tiny_ner_run / "vocab.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    torch.save({"model": binary.state_dict(), "labels": binary.labels, "kind": "sentiment"}, run / "model.pt")
+
+    three = SeqClassifier(build_bert(read_e5(), vocab.tokens), ["negative", "positive", "neutral"])
+    fresh = three.head.weight.detach().clone()
+    init_from(three, vocab, run)
+    assert torch.equal(three.head.weight[:2], binary.head.weight) and torch.equal(three.head.bias[:2], binary.head.bias)
+    assert torch.equal(three.head.weight[2], fresh[2])  # the new label's row starts where it was initialised
+    assert torch.equal(three.bert.embeddings.word_embeddings.weight, binary.bert.embeddings.word_embeddings.weight)
+
+    other = SeqClassifier(build_bert(read_e5(), vocab.tokens), ["positive", "negative", "neutral"])
+    with pytest.raises(SystemExit, match="not a prefix"):
+        init_from(other, vocab, run)

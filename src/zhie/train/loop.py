@@ -49,6 +49,16 @@ def init_from(model, vocab, run: Path, kind: str | None = None) -> None:
     state = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
     weights = state["model"]
     encoder_only = kind is not None and state.get("kind") != kind
+    old_labels, new_labels = list(state.get("labels") or []), list(getattr(model, "labels", []))
+    grow = not encoder_only and old_labels != new_labels and new_labels[: len(old_labels)] == old_labels and old_labels
+    if grow:  # a head over more labels (sentiment + neutral): the known rows are kept, the new ones start fresh
+        fresh = model.state_dict()
+        for name in ("head.weight", "head.bias"):
+            fresh[name][: len(old_labels)] = weights[name]
+            weights = {**weights, name: fresh[name]}
+        log.info("head grown from %s to %s", old_labels, new_labels)
+    elif not encoder_only and old_labels and old_labels != new_labels:
+        raise SystemExit(f"--init {run}: its labels {old_labels} are not a prefix of this run's {new_labels}")
     if encoder_only:
         weights = {k: v for k, v in weights.items() if k.startswith("bert.")}
         missing = [k for k in model.state_dict() if k.startswith("bert.") and k not in weights]

@@ -390,6 +390,8 @@ def test_sentiment_shows_what_the_api_gives(page, server):
     expect(page.locator("#panel-ner")).to_be_hidden()
     text = "这家餐厅的菜太好吃了，服务也很周到，下次还会再来！"
     want = api(server, "/v1/sentiment", text).json()
+    labels = httpx.get(f"{server}/readyz", timeout=30).json()["labels"]["sentiment"]
+    expect(page.locator("#sent-hint")).to_have_text(" · ".join(labels))  # the page names what the model can answer
     page.fill("#sent-input", text)
     with page.expect_response("**/v1/sentiment") as resp:
         page.focus("#sent-input")

@@ -106,6 +106,10 @@ def test_api_health_ready_and_docs(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    if ready.json()["models"]["sentiment"]:  # the labels a caller can get back, straight from the model
+        labels = ready.json()["labels"]["sentiment"]
+        assert {"positive", "negative"} <= set(labels)
+        assert set(client.post("/v1/sentiment", json={"text": "很好"}).json()["scores"]) == set(labels)
     spec = client.get("/openapi.json").json()
     assert "/v1/ner" in spec["paths"]
     assert "text" in str(spec["paths"]["/v1/ner"]["post"]["requestBody"])

@@ -285,7 +285,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "loading"}, status_code=503)
         models = {"ner": eng.ner.bundle.name, "sentiment": eng.sentiment.bundle.name if eng.sentiment else None,
                   "extract": eng.extract.bundle.name if eng.extract else None}
-        return {"status": "ready", "models": models, "load_seconds": round(eng.load_seconds, 3)}
+        labels = {"sentiment": list(eng.sentiment.labels)} if eng.sentiment else {}
+        return {"status": "ready", "models": models, "labels": labels, "load_seconds": round(eng.load_seconds, 3)}
 
     @app.post(
         "/v1/ner",

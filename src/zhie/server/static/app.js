@@ -630,6 +630,8 @@
         el.dataset.state = 'ready';
         text.textContent = `ready · ner: ${m.ner || '—'} · sentiment: ${m.sentiment || 'off'} · extract: ${m.extract || 'off'}`;
         $('schema-model-note').hidden = Boolean(m.extract);
+        const labels = (body.labels || {}).sentiment;
+        if (Array.isArray(labels) && labels.length) $('sent-hint').textContent = labels.join(' · ');
         return;
       }
       el.dataset.state = 'loading';

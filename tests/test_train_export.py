@@ -117,7 +117,7 @@ def test_keep_float_leaves_the_named_products_in_float32_and_measures_closer(tmp
 
     from zhie.tasks.ner import NerTagger
     from zhie.train.export import export_run
-    from zhie.train.quant_sensitivity import Probe
+    from zhie.train.quant_sensitivity import Probe, encode_texts
 
     keep = r"layer\.0/intermediate/dense/MatMul$|layer\.4/output/dense/MatMul$"
     out = export_run(tiny_ner_run, tmp_path / "bundle", keep_float=keep)
@@ -135,7 +135,7 @@ def test_keep_float_leaves_the_named_products_in_float32_and_measures_closer(tmp
     with pytest.raises(ValueError, match="matches no MatMul"):
         export_run(tiny_ner_run, tmp_path / "bad", keep_float=r"layer\.99/")
 
-    probe = Probe(tiny_ner_run / "export" / "model.fused.onnx", SENTS, CharVocab.load(tiny_ner_run / "vocab.txt"), threads=1)
+    probe = Probe(tiny_ner_run / "export" / "model.fused.onnx", encode_texts(SENTS, CharVocab.load(tiny_ner_run / "vocab.txt")), threads=1)
     from zhie.models.export import matmuls_matching
 
     all_int8, all_float = probe.error([])["mad"], probe.error(matmuls_matching(probe.fused, r"."))["mad"]

@@ -143,3 +143,18 @@ def test_merge_extra_adds_relation_objects_to_a_top_level_type_of_the_same_name(
     plain = set(top(U.examples([r], negatives=0, augment=1e-9)).spans)
     merged = set(top(U.examples([r], negatives=0, augment=1e-9, merge_extra=True)).spans)
     assert plain < merged and merged - plain <= {(s, e) for s, e, _ in r.extra["人物"]}
+
+
+def test_quant_probe_feeds_the_extractor_prompted_inputs_from_the_training_side(datasets):
+    """What chooses the extractor's float32 products must look like what it serves: [BOS] prompt [EOS] text [EOS]."""
+    from zhie.models.bundle import load_bundle
+    from zhie.text.vocab import BOS, EOS
+    from zhie.train.quant_sensitivity import uie_inputs
+
+    vocab = load_bundle("extract", task="extract").vocab
+    seqs = uie_inputs(str(datasets), vocab, sample=60, seed=13)
+    assert len(seqs) == 60
+    for s in seqs:
+        assert s[0] == BOS and s[-1] == EOS and len(s) <= 256
+        assert 2 <= list(s).index(EOS) < len(s) - 1  # a prompt of at least one character, then the text
+    assert len({tuple(s[:list(s).index(EOS)]) for s in seqs}) > 5  # many different prompts, not one

@@ -7,9 +7,12 @@ output (emissions, logits or pointers) between float32 and INT8 when one group o
 float32, first per layer, then per kind (qkv, attention output, ffn1, ffn2) within the worst layers,
 then greedily combined. It prints one JSON line per measurement and, last, the ``--keep-float``
 expression for ``zhie export``. The texts come from the training part of the file (``split_dev``'s
-train side), so choosing what to keep never looks at the dev split the export is checked on.
+train side), so choosing what to keep never looks at the dev split the export is checked on. For the
+extractor, ``--format uie`` feeds what it serves: prompt, separator and text, drawn from the training
+side of the extraction mixture (``--data`` is then the datasets folder).
 
     python -m zhie.train.quant_sensitivity --run runs/ner-v2 --data ../shared/datasets/ner/msra/train.bio --format bio
+    python -m zhie.train.quant_sensitivity --run runs/extract-v5 --data ../shared/datasets --format uie
 """
 
 from __future__ import annotations
@@ -47,24 +50,39 @@ def read_texts(path: str, fmt: str, sample: int, seed: int) -> list[str]:
     return train[:sample]
 
 
-def batches(texts: list[str], vocab: CharVocab, max_chars: int = 254, size: int = 32):
-    texts = sorted((t[:max_chars] for t in texts), key=len)
-    for k in range(0, len(texts), size):
-        chunk = texts[k:k + size]
-        width = max(len(t) for t in chunk) + 2
+def encode_texts(texts: list[str], vocab: CharVocab, max_chars: int = 254) -> list[np.ndarray]:
+    """Model inputs as the NER and sentiment models see them: [BOS] text [EOS]."""
+    return [np.concatenate([[BOS], vocab.encode(t[:max_chars]), [EOS]]).astype(np.int64) for t in texts]
+
+
+def uie_inputs(datasets: str, vocab: CharVocab, sample: int, seed: int, max_len: int = 256) -> list[np.ndarray]:
+    """Extractor inputs as served: [BOS] prompt [EOS] text [EOS], one per (prompt, text) example of the
+    training side of the mixture (held-out type names excluded, absent-type prompts included)."""
+    from .extract import encode_example
+    from .uie_data import examples, load_records
+
+    train, _ = load_records(datasets)
+    exs = examples(train, negatives=1, seed=seed)
+    random.Random(seed).shuffle(exs)
+    return [encode_example(x.prompt, x.text, x.spans, vocab, max_len)[0][0] for x in exs[:sample]]
+
+
+def batches(seqs: list[np.ndarray], size: int = 32):
+    seqs = sorted(seqs, key=len)
+    for k in range(0, len(seqs), size):
+        chunk = seqs[k:k + size]
+        width = max(len(s) for s in chunk)
         ids = np.full((len(chunk), width), PAD, dtype=np.int64)
         mask = np.zeros((len(chunk), width), dtype=np.int64)
-        for r, t in enumerate(chunk):
-            e = vocab.encode(t)
-            ids[r, 0], ids[r, 1:1 + len(e)], ids[r, 1 + len(e)] = BOS, e, EOS
-            mask[r, :len(e) + 2] = 1
+        for r, s in enumerate(chunk):
+            ids[r, :len(s)], mask[r, :len(s)] = s, 1
         yield ids, mask
 
 
 class Probe:
-    def __init__(self, fused: Path, texts: list[str], vocab: CharVocab, threads: int):
+    def __init__(self, fused: Path, seqs: list[np.ndarray], threads: int):
         self.fused, self.threads = fused, threads
-        self.batches = list(batches(texts, vocab))
+        self.batches = list(batches(seqs))
         self.reference = self._outputs(fused)
         self.tmp = Path(tempfile.mkdtemp(prefix="zhie-qs-"))
 
@@ -96,7 +114,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m zhie.train.quant_sensitivity", description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", required=True, help="training run with export/model.fused.onnx (run zhie export first)")
     ap.add_argument("--data", required=True)
-    ap.add_argument("--format", default="bio", help="bio, bmes, weibo, cluener, or lines (one text per line)")
+    ap.add_argument("--format", default="bio",
+                    help="bio, bmes, weibo, cluener, lines (one text per line), or uie (--data is the datasets folder)")
     ap.add_argument("--sample", type=int, default=400)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--layers", type=int, default=3, help="worst layers looked into per kind")
@@ -109,8 +128,12 @@ def main(argv=None) -> int:
     if not fused.exists():
         ap.error(f"{fused} not found: run `zhie export --run {run} ...` first")
     t0 = time.time()
-    probe = Probe(fused, read_texts(args.data, args.format, args.sample, args.seed), CharVocab.load(run / "vocab.txt"),
-                  args.threads)
+    vocab = CharVocab.load(run / "vocab.txt")
+    if args.format == "uie":
+        seqs = uie_inputs(args.data, vocab, args.sample, args.seed)
+    else:
+        seqs = encode_texts(read_texts(args.data, args.format, args.sample, args.seed), vocab)
+    probe = Probe(fused, seqs, args.threads)
 
     names = matmuls_matching(fused, r".")  # the graph is read once; groups are picked from its names
 

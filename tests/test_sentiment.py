@@ -53,6 +53,11 @@ def test_score_labels_accuracy_and_macro_f1():
     assert r["per_label"]["positive"] == {"precision": 1.0, "recall": 0.5, "f1": 0.6667, "support": 2}
     assert r["per_label"]["negative"]["precision"] == pytest.approx(0.6667, abs=1e-4)
     assert r["macro_f1"] == pytest.approx((0.6667 + 0.8) / 2, abs=1e-3)
+    # a three-label model on a two-label set: neutral is listed; it counts in the macro F1 only once it is said
+    r3 = score_labels(["positive", "negative"], ["positive", "negative"], ["negative", "positive", "neutral"])
+    assert r3["per_label"]["neutral"]["support"] == 0 and r3["macro_f1"] == 1.0
+    r3 = score_labels(["positive", "negative"], ["positive", "neutral"], ["negative", "positive", "neutral"])
+    assert r3["macro_f1"] == pytest.approx(1 / 3, abs=1e-3)  # negative 0, positive 1, neutral 0
 
 
 def test_calibration_error_is_the_gap_between_confidence_and_accuracy():

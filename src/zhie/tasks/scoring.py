@@ -39,7 +39,9 @@ def score_entities(
 
 
 def score_labels(gold: Sequence[str], pred: Sequence[str], labels: Iterable[str] | None = None) -> dict:
-    """Accuracy, macro F1 over ``labels`` (default: every label seen in gold or prediction), per-label P/R/F1."""
+    """Accuracy, per-label P/R/F1 for ``labels`` (default: every label seen in gold or prediction), and
+    macro F1 over those of them that occur in gold or prediction: a model's label that the data never
+    has and the model never says (neutral on a two-class review set) is listed but not averaged in."""
     if len(gold) != len(pred):
         raise ValueError("gold and prediction lists differ in length")
     labs = sorted(set(labels) if labels is not None else set(gold) | set(pred))
@@ -48,7 +50,8 @@ def score_labels(gold: Sequence[str], pred: Sequence[str], labels: Iterable[str]
         tp = sum(g == lab and p == lab for g, p in zip(gold, pred))
         per[lab] = _prf(tp, sum(p == lab for p in pred), sum(g == lab for g in gold))
     acc = sum(g == p for g, p in zip(gold, pred)) / len(gold) if gold else 0.0
-    macro = sum(v["f1"] for v in per.values()) / len(per) if per else 0.0
+    seen = [lab for lab in labs if per[lab]["support"] or lab in pred]
+    macro = sum(per[lab]["f1"] for lab in seen) / len(seen) if seen else 0.0
     return {"accuracy": round(acc, 4), "macro_f1": round(macro, 4), "per_label": per}
 
 

@@ -103,6 +103,14 @@ def test_sentiment_bundled_model_reads_clear_reviews(clf):
 
 
 @needs_model
+def test_sentiment_bundled_model_says_neutral_for_plain_statements(clf):
+    assert clf.labels == ["negative", "positive", "neutral"]
+    for text in ["明天上午九点在三楼会议室开会。", "北京明天有小雨，气温12到18度。"]:
+        r = clf(text)
+        assert r.label == "neutral" and r.confidence > 0.5, (text, r)
+
+
+@needs_model
 def test_sentiment_long_and_empty_texts(clf):
     long = "房间很干净，服务很好，位置方便。" * 100  # longer than one window
     r, e = clf.predict([long, ""])

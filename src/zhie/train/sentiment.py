@@ -28,6 +28,7 @@ SOURCES = {
     "shopping": ("sentiment/shopping/train.tsv", "tsv-inverted"),  # its labels are 0 positive, 1 negative
     "douban_book": ("sentiment/douban_book/train.tsv", "tsv"),
     "smp2020": ("sentiment/smp2020_ewect/usual/train.tsv", "smp"),
+    "smp2020_virus": ("sentiment/smp2020_ewect/virus/train.tsv", "smp"),  # posts on the 2020 epidemic
 }
 DEV = {"chnsenticorp": ("sentiment/chnsenticorp/dev.tsv", "tsv")}
 

@@ -45,12 +45,11 @@ def score_labels(gold: Sequence[str], pred: Sequence[str], labels: Iterable[str]
     if len(gold) != len(pred):
         raise ValueError("gold and prediction lists differ in length")
     labs = sorted(set(labels) if labels is not None else set(gold) | set(pred))
-    per = {}
-    for lab in labs:
-        tp = sum(g == lab and p == lab for g, p in zip(gold, pred))
-        per[lab] = _prf(tp, sum(p == lab for p in pred), sum(g == lab for g in gold))
-    acc = sum(g == p for g, p in zip(gold, pred)) / len(gold) if gold else 0.0
-    seen = [lab for lab in labs if per[lab]["support"] or lab in pred]
+    n_gold, n_pred = Counter(gold), Counter(pred)
+    tp = Counter(g for g, p in zip(gold, pred) if g == p)
+    per = {lab: _prf(tp[lab], n_pred[lab], n_gold[lab]) for lab in labs}
+    acc = sum(tp.values()) / len(gold) if gold else 0.0
+    seen = [lab for lab in labs if n_gold[lab] or n_pred[lab]]
     macro = sum(per[lab]["f1"] for lab in seen) / len(seen) if seen else 0.0
     return {"accuracy": round(acc, 4), "macro_f1": round(macro, 4), "per_label": per}
 

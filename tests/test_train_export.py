@@ -140,3 +140,52 @@ def test_keep_float_leaves_the_named_products_in_float32_and_measures_closer(tmp
 
     all_int8, all_float = probe.error([])["mad"], probe.error(matmuls_matching(probe.fused, r"."))["mad"]
     assert all_float < all_int8  # the probe sees quantisation error, and keeping products in float32 removes it
+
+
+@pytest.mark.slow
+def test_lexicon_bilstm_head_exports_and_serves_batch_invariant(tmp_path, tiny_ner_run):
+    """A head with lexicon features and a BiLSTM (zhie.train.ner_head) on a trained encoder: written as a
+    run, exported with its word list, served with the features; the same text scores the same alone or
+    batched with longer ones (the BiLSTM never reads padding)."""
+    import onnxruntime as ort
+
+    from zhie.tasks.ner import NerTagger
+    from zhie.text.lexicon import Lexicon
+    from zhie.train.export import export_run, load_tagger
+    from zhie.train.ner_head import make_head, write_run
+
+    lex_path = tmp_path / "lex.tsv"
+    lex_path.write_text("任正非\tPER\n深圳\tLOC\n华为技术有限公司\tORG\n会见\tWORD\n", encoding="utf-8")
+    lexicon = Lexicon.load(lex_path)
+    torch.manual_seed(0)
+    head = make_head(384, lexicon.dim, 8, 0.1)
+    with torch.no_grad():
+        head.head.bias[0] += 2.0  # mostly O, so the text has few spans but a real decode
+    run = tmp_path / "lexrun"
+    write_run(tiny_ner_run, head, run, lexicon, lex_path)
+    out = export_run(run, tmp_path / "bundle")
+    cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert cfg["lexicon"]["categories"] == ["PER", "LOC", "ORG", "WORD"] and (out / "lexicon.tsv").exists()
+
+    model, vocab = load_tagger(run)
+    text = "华为技术有限公司总裁任正非昨天在深圳会见了张伟。"
+    ids = np.array([[0, *vocab.encode(text).tolist(), 2]], dtype=np.int64)
+    mask = np.ones_like(ids)
+    lx = np.zeros((1, ids.shape[1], lexicon.dim), dtype=np.float32)
+    lx[0, 1:-1] = lexicon.features(text)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(lx)).numpy()
+        no_lex = model(torch.from_numpy(ids), torch.from_numpy(mask), torch.zeros_like(torch.from_numpy(lx))).numpy()
+    assert np.abs(ref - no_lex).max() > 1e-3  # the features reach the emissions
+    feeds = {"input_ids": ids, "attention_mask": mask, "lex": lx}
+    fused = ort.InferenceSession(str(run / "export" / "model.fused.onnx")).run(None, feeds)[0]
+    assert np.abs(fused - ref).max() < 1e-3  # the exported graph is the trained model
+
+    tagger = NerTagger.load(out)
+    # lengths within run_padded's padding budget, so the three share one padded batch
+    others = ["今天" + text, "昨天在深圳" + text]
+    alone = tagger._emissions([vocab.encode(text)], [text])[0]
+    batched = tagger._emissions([vocab.encode(t) for t in [*others, text]], [*others, text])[2]
+    assert np.abs(alone - batched).max() < 1e-4
+    for e in tagger.predict([text, *others])[2]:
+        assert others[1][e.start : e.end] == e.text

@@ -225,6 +225,10 @@ def cmd_train(args, rest: list[str]) -> int:
         return bench(rest)
     if args.task == "ner":
         from .train.ner import main
+    elif args.task == "ner-cache":  # a trained NER encoder's output, cached for head training
+        from .train.ner_cache import main
+    elif args.task == "ner-head":  # a new tagging head (BiLSTM, lexicon features) on that cache
+        from .train.ner_head import main
     elif args.task == "extract":
         from .train.extract import main
     else:
@@ -330,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     ee.set_defaults(func=cmd_eval_extract)
 
     t = sub.add_parser("train", add_help=False, help="train a model (needs the 'train' extra); flags after the task go to the trainer")
-    t.add_argument("task", choices=["ner", "sentiment", "extract"])
+    t.add_argument("task", choices=["ner", "ner-cache", "ner-head", "sentiment", "extract"])
     t.set_defaults(func=cmd_train, passthrough=True)
 
     b = sub.add_parser("bench", add_help=False, help="side-by-side serving benchmark against a torch + gunicorn baseline "

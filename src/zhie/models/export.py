@@ -8,19 +8,24 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def export_onnx(model, path: Path, output_name: str = "emissions", opset: int = 17) -> None:
+def export_onnx(model, path: Path, output_name: str = "emissions", opset: int = 17, lex_dim: int = 0) -> None:
+    """``lex_dim``: the model takes a third input, ``lex`` (batch, seq, lex_dim) float32 lexicon features."""
     import torch
 
     ids = torch.tensor([[0, 100, 200, 300, 2], [0, 100, 200, 2, 1]], dtype=torch.long)
     mask = (ids != 1).long()
+    args, names = (ids, mask), ["input_ids", "attention_mask"]
+    axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}}
+    if lex_dim:
+        args, names = (ids, mask, torch.zeros(2, 5, lex_dim)), names + ["lex"]
+        axes["lex"] = {0: "batch", 1: "seq"}
     torch.onnx.export(
         model,
-        (ids, mask),
+        args,
         str(path),
-        input_names=["input_ids", "attention_mask"],
+        input_names=names,
         output_names=[output_name],
-        dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
-                      output_name: {0: "batch"} if output_name == "logits" else {0: "batch", 1: "seq"}},
+        dynamic_axes={**axes, output_name: {0: "batch"} if output_name == "logits" else {0: "batch", 1: "seq"}},
         opset_version=opset,
         dynamo=False,
     )

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..models.bundle import ModelBundle, load_bundle
 from ..runtime.session import OnnxSession, run_padded
+from ..text.lexicon import Lexicon
 from ..text.normalize import normalize
 from ..text.tags import bio_to_spans
 from ..text.types import Entity
@@ -43,6 +44,8 @@ class NerTagger:
         self._o = self.labels.index("O")
         crf = cfg["crf"]
         self.crf = CRF(self.labels, crf["transitions"], crf["start"], crf["end"])
+        lex = cfg.get("lexicon")  # a model with lexicon features ships its word list
+        self.lexicon = Lexicon.load(bundle.path / lex["file"], tuple(lex["categories"])) if lex else None
         max_window = int(cfg.get("max_positions", 512)) - 2
         if self.options.window > max_window:
             raise ValueError(f"window {self.options.window} is longer than the model allows ({max_window})")
@@ -54,9 +57,16 @@ class NerTagger:
         return cls(bundle, OnnxSession(bundle.onnx_path, threads=threads, device=device), options)
 
     # -- model side -------------------------------------------------------------------------
-    def _emissions(self, ids: list[np.ndarray]) -> list[np.ndarray]:
-        """Emissions for each id sequence, specials stripped."""
-        rows = run_padded(self.session, ids, max_batch_tokens=self.options.max_batch_tokens, max_batch_size=self.options.max_batch_size)
+    def _emissions(self, ids: list[np.ndarray], texts: list[str] | None = None) -> list[np.ndarray]:
+        """Emissions for each id sequence, specials stripped; ``texts``: the normalised text of each
+        sequence, for the lexicon features of a model that has them."""
+        feats = None
+        if self.lexicon is not None:
+            if texts is None:
+                raise ValueError("this model reads lexicon features: pass the texts of the sequences")
+            feats = [self.lexicon.features(t) for t in texts]
+        rows = run_padded(self.session, ids, max_batch_tokens=self.options.max_batch_tokens,
+                          max_batch_size=self.options.max_batch_size, features=feats)
         return [row[1 : len(x) + 1] for row, x in zip(rows, ids)]
 
     def _decode(self, ems: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -85,10 +95,14 @@ class NerTagger:
         opt = self.options
         plans: list[tuple[int, Window]] = []
         seqs: list[np.ndarray] = []
+        normed: dict[int, str] = {}
         for t_i, text in enumerate(texts):
             if not text:
                 continue
-            ids = self.bundle.vocab.encode(normalize(text), normalized=True)
+            norm = normalize(text)
+            if self.lexicon is not None:
+                normed[t_i] = norm
+            ids = self.bundle.vocab.encode(norm, normalized=True)
             for w in make_windows_at(len(text), opt.window, opt.overlap, sentence_starts(text)):
                 plans.append((t_i, w))
                 seqs.append(ids[w.start : w.end])
@@ -100,7 +114,9 @@ class NerTagger:
         tags: list[np.ndarray] = []
         probs: list[np.ndarray] = []
         for i in range(0, len(seqs), self.CHUNK_WINDOWS):
-            t, p = self._decode(self._emissions(seqs[i : i + self.CHUNK_WINDOWS]))
+            chunk = slice(i, i + self.CHUNK_WINDOWS)
+            wtexts = [normed[t_i][w.start : w.end] for t_i, w in plans[chunk]] if normed else None
+            t, p = self._decode(self._emissions(seqs[chunk], wtexts))
             tags += [x.astype(np.int8) for x in t]
             probs += p
         # stitch owned parts per text, then read spans once

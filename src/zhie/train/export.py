@@ -27,7 +27,8 @@ def load_trained(run: Path):
     state = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
     kind = state.get("kind", "ner")
     bert = BertModel(BertConfig(**state["bert_config"]), add_pooling_layer=False)
-    model = {"ner": CharTagger, "sentiment": SeqClassifier, "extract": SpanExtractor}[kind](bert, list(state["labels"]))
+    model = {"ner": CharTagger, "sentiment": SeqClassifier, "extract": SpanExtractor}[kind](
+        bert, list(state["labels"]), **state.get("head_config", {}))
     model.load_state_dict(state["model"])
     model.eval()
     return model, CharVocab.load(run / "vocab.txt"), kind
@@ -46,7 +47,8 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
     work.mkdir(exist_ok=True)
     model, vocab, kind = load_trained(run)
     float_path = work / "model.float.onnx"
-    export_onnx(model, float_path, output_name={"ner": "emissions", "sentiment": "logits", "extract": "pointers"}[kind])
+    export_onnx(model, float_path, output_name={"ner": "emissions", "sentiment": "logits", "extract": "pointers"}[kind],
+                lex_dim=getattr(model, "lex_dim", 0))
     cfg = model.bert.config
     fused, kept = optimize_and_quantize(float_path, out / "model.onnx", cfg.num_attention_heads, cfg.hidden_size,
                                         reduce_range=reduce_range, keep_float=keep_float)
@@ -68,6 +70,15 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
     if kept:
         config["float_nodes"] = kept
     if kind == "ner":
+        import torch
+
+        state = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
+        if state.get("lexicon"):  # lexicon features: the word list travels with the model
+            shutil.copy(run / state["lexicon"]["file"], out / "lexicon.tsv")
+            config["lexicon"] = {"file": "lexicon.tsv", "categories": state["lexicon"]["categories"],
+                                 "source": "jieba 0.42.1 dict.txt (nr/nrt/nrfg, ns, nt tags)"}
+        if model.lex_dim or model.lstm_size:
+            config["head"] = {"lstm": model.lstm_size, "lex_dim": model.lex_dim}
         crf = model.crf
         config["crf"] = {"transitions": crf.transitions.detach().tolist(), "start": crf.start.detach().tolist(),
                          "end": crf.end.detach().tolist()}

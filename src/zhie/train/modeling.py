@@ -57,14 +57,61 @@ class EncoderWithHead(nn.Module):
         return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
 
+def reverse_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Each row's first ``lengths[b]`` positions reversed, padding left where it is (B, T, D); its own
+    inverse. Built from arange/where/gather so it exports to ONNX."""
+    T = x.shape[1]
+    t = torch.arange(T, device=x.device).unsqueeze(0)
+    idx = torch.where(t < lengths.unsqueeze(1), lengths.unsqueeze(1) - 1 - t, t)
+    return x.gather(1, idx.unsqueeze(-1).expand(-1, -1, x.shape[2]))
+
+
+class BiLSTM(nn.Module):
+    """A bidirectional LSTM over padded rows whose output at a real position never depends on the
+    padding (the backward direction reads each row reversed within its own length), so a text gets
+    the same emissions alone or in any batch; exports to ONNX without packed sequences."""
+
+    def __init__(self, d_in: int, size: int):
+        super().__init__()
+        self.fwd = nn.LSTM(d_in, size, batch_first=True)
+        self.bwd = nn.LSTM(d_in, size, batch_first=True)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        lengths = mask.sum(1)
+        f, _ = self.fwd(x)
+        b, _ = self.bwd(reverse_within(x, lengths))
+        return torch.cat([f, reverse_within(b, lengths)], dim=-1)
+
+
 class CharTagger(EncoderWithHead):
-    def __init__(self, bert: nn.Module, labels: list[str], dropout: float = 0.1):
+    """Emissions for a linear-chain CRF from the encoder's last layer; optionally with lexicon features
+    (``lex_dim`` multi-hot columns per character, ``zhie.text.lexicon``) and a BiLSTM of ``lstm`` units per
+    direction between the encoder and the emission layer."""
+
+    def __init__(self, bert: nn.Module, labels: list[str], dropout: float = 0.1, lex_dim: int = 0, lstm: int = 0):
         super().__init__(bert, labels, dropout)
+        self.lex_dim, self.lstm_size = lex_dim, lstm
+        d = bert.config.hidden_size + lex_dim
+        self.lstm = BiLSTM(d, lstm) if lstm else None
+        if lex_dim or lstm:
+            self.head = nn.Linear(2 * lstm if lstm else d, len(labels))
         self.crf = TorchCRF(labels)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def head_config(self) -> dict:
+        return {"lex_dim": self.lex_dim, "lstm": self.lstm_size}
+
+    def emissions(self, h: torch.Tensor, attention_mask: torch.Tensor, lex: torch.Tensor | None = None) -> torch.Tensor:
+        """Emissions from encoder states ``h`` (B, T, H) (and lexicon features (B, T, lex_dim))."""
+        x = self.dropout(h)
+        if self.lex_dim:
+            x = torch.cat([x, lex.to(x.dtype)], dim=-1)
+        if self.lstm is not None:
+            x = self.dropout(self.lstm(x, attention_mask))
+        return self.head(x)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, lex: torch.Tensor | None = None) -> torch.Tensor:
         """Emissions (B, T, K) for every position, specials included."""
-        return self.head(self.dropout(self.hidden(input_ids, attention_mask)))
+        return self.emissions(self.hidden(input_ids, attention_mask), attention_mask, lex)
 
 
 class SeqClassifier(EncoderWithHead):

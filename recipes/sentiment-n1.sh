@@ -12,11 +12,6 @@ INIT=${INIT:-runs/sentiment-v3}
 RUN=${RUN:-runs/sentiment-n1}
 .venv/bin/zhie train sentiment --datasets "$DATASETS" --out "$RUN" --init "$INIT" --sources chnsenticorp smp2020:8000 --max-len 160 \
     --epochs 1.0 --lr-encoder 3e-5 --lr-head 1e-3 --batch-tokens 4096 --seed 17 --threads 2
-.venv/bin/zhie export sentiment --run "$RUN" --out "$RUN/bundle" --check-data "$DATASETS/sentiment/chnsenticorp/dev.tsv"
-.venv/bin/python -m zhie.train.sentiment_data --dev "$DATASETS/sentiment/chnsenticorp/dev.tsv" \
-    --train "$DATASETS/sentiment/chnsenticorp/train.tsv" --out data/eval/chnsenticorp-dev-unseen.tsv
-.venv/bin/zhie eval sentiment --model "$RUN/bundle" --data data/eval/chnsenticorp-dev-unseen.tsv --format tsv
-.venv/bin/zhie eval sentiment --model "$RUN/bundle" --data "$DATASETS/sentiment/smp2020_ewect/usual/dev.tsv" --format smp
-.venv/bin/zhie eval sentiment --model src/zhie/models/bundled/sentiment --data "$DATASETS/sentiment/smp2020_ewect/usual/dev.tsv" --format smp
+bash recipes/sentiment-check.sh "$RUN"
 # Result (2026-11-22, MODELS.md): neutral F1 0.828, unseen ChnSentiCorp 0.912; both met, so n1 is bundled:
 cp "$RUN/bundle/"* src/zhie/models/bundled/sentiment/

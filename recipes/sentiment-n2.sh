@@ -12,9 +12,4 @@ RUN=${RUN:-runs/sentiment-n2}
 .venv/bin/zhie train sentiment --datasets "$DATASETS" --out "$RUN" --init "$INIT" \
     --sources chnsenticorp:3000 smp2020:3000 smp2020_virus:6000 --max-len 160 \
     --epochs 1.0 --lr-encoder 2e-5 --lr-head 5e-4 --batch-tokens 4096 --seed 18 --threads 2
-.venv/bin/zhie export sentiment --run "$RUN" --out "$RUN/bundle" --check-data "$DATASETS/sentiment/chnsenticorp/dev.tsv"
-.venv/bin/python -m zhie.train.sentiment_data --dev "$DATASETS/sentiment/chnsenticorp/dev.tsv" \
-    --train "$DATASETS/sentiment/chnsenticorp/train.tsv" --out data/eval/chnsenticorp-dev-unseen.tsv
-.venv/bin/zhie eval sentiment --model "$RUN/bundle" --data data/eval/chnsenticorp-dev-unseen.tsv --format tsv
-.venv/bin/zhie eval sentiment --model "$RUN/bundle" --data "$DATASETS/sentiment/smp2020_ewect/usual/dev.tsv" --format smp
-.venv/bin/zhie eval sentiment --model "$RUN/bundle" --data "$DATASETS/sentiment/smp2020_ewect/virus/dev.tsv" --format smp
+bash recipes/sentiment-check.sh "$RUN"

@@ -1,4 +1,5 @@
-"""Float32 against INT8 against INT8 with a few products kept in float32: speed, memory, file, answers.
+"""NER model folders side by side: speed, memory, file, answers. Written for float32 against INT8 against
+INT8 with a few products kept in float32; any NER folders compare the same way (`--title`, `--out`).
 
     python benchmarks/quantization.py --datasets ../shared/datasets \
         float32=runs/ner-v2/export/float_bundle int8=/tmp/ner-int8 mixed=src/zhie/models/bundled/ner
@@ -40,6 +41,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results/quantization.md")
+    p.add_argument("--title", default="NER model: float32, INT8 and INT8 with a few products in float32")
     a = p.parse_args()
     models = dict(m.split("=", 1) for m in a.models)
     sents, gold, source = load_sentences(Path(a.datasets), a.n)
@@ -66,12 +68,14 @@ def main() -> None:
         pred = [{e.key() for e in ents} for ents in taggers[k].predict(sents)]
         rows[k] = {"file_mb": (Path(folder) / cfg["onnx"]).stat().st_size / 1e6, "rss_mb": mem["rss_mb"],
                    "p50_ms": min(one[k]) * 1000, "batch_s": min(batch[k]), "f1": f1(pred, gold) if gold else None,
-                   "quantization": cfg.get("quantization", "none (float32)")}
+                   "quantization": cfg.get("quantization", "none (float32)"),
+                   "head": (f"BiLSTM {cfg['head']['lstm']}" if cfg.get("head", {}).get("lstm") else "linear")
+                   + (f" + lexicon ({cfg['head']['lex_dim']} features)" if cfg.get("head", {}).get("lex_dim") else "") + " + CRF"}
         print(k, rows[k], file=sys.stderr)
     first = next(iter(rows))
     ref = rows[first]
     lines = [
-        "# NER model: float32, INT8 and INT8 with a few products in float32",
+        f"# {a.title}",
         "",
         f"- Date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- Machine: {machine()}",
@@ -80,11 +84,11 @@ def main() -> None:
         "- Memory: resident set of a fresh process after loading the model and answering one sentence.",
         f"- Ratios are to `{first}`.",
         "",
-        "| model | quantisation | file (MB) | RSS (MB) | p50, one sentence (ms) | all in one call (s) | speed ratio (one call) | F1 on these sentences |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| model | head | quantisation | file (MB) | RSS (MB) | p50, one sentence (ms) | all in one call (s) | speed ratio (one call) | F1 on these sentences |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for k, r in rows.items():
-        lines.append(f"| {k} (`{models[k]}`) | {r['quantization']} | {r['file_mb']:.1f} | {r['rss_mb']:.0f} | {r['p50_ms']:.1f} | "
+        lines.append(f"| {k} (`{models[k]}`) | {r['head']} | {r['quantization']} | {r['file_mb']:.1f} | {r['rss_mb']:.0f} | {r['p50_ms']:.1f} | "
                      f"{r['batch_s']:.2f} | {ref['batch_s'] / r['batch_s']:.2f}x | {r['f1']:.4f} |")
     lines.append("")
     Path(a.out).write_text("\n".join(lines), encoding="utf-8")

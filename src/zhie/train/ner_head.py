@@ -207,6 +207,7 @@ def main(argv=None) -> None:
     with torch.no_grad():
         for name in ("transitions", "start", "end"):
             getattr(head.crf, name).copy_(state[f"crf.{name}"])
+
     def head_emit(split):
         def emit(idx):
             h, lx, _, m = split.batch(idx)
@@ -225,8 +226,7 @@ def main(argv=None) -> None:
     if args.train_limit:
         rng.shuffle(train_idx)
         train_idx = train_idx[: args.train_limit]
-    sub = train
-    groups_all = batches(train, args.batch_tokens, rng)
+    groups_all = batches(train, args.batch_tokens, rng)  # (draws from rng: kept so runs reproduce)
     keep = set(train_idx)
     total_steps = args.epochs * sum(1 for g in groups_all if g[0] in keep)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(1, total_steps), pct_start=0.05)
@@ -234,7 +234,7 @@ def main(argv=None) -> None:
     step = 0
     for epoch in range(args.epochs):
         head.train()
-        groups = [g for g in batches(sub, args.batch_tokens, rng) if g[0] in keep]
+        groups = [g for g in batches(train, args.batch_tokens, rng) if g[0] in keep]
         t0, total = time.time(), 0.0
         for k, g in enumerate(groups):
             h, lx, y, m = train.batch(g)
@@ -255,12 +255,10 @@ def main(argv=None) -> None:
         results[f"epoch{epoch + 1}"] = res
         log.info("epoch %d (%.0f s): %s", epoch + 1, time.time() - t0, res)
         torch.save({"head": head.state_dict(), "args": vars(args), "epoch": epoch + 1}, out / "head.pt")
-    if args.epochs == 0:
-        head.eval()
     results["args"] = vars(args)
     if args.write_run:
         write_run(Path(args.run), head, Path(args.write_run), lexicon, Path(args.lexicon) if args.lexicon else None)
-    (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
+    (out / ("results.json" if args.epochs else "results-scored.json")).write_text(json.dumps(results, indent=1, ensure_ascii=False))
     print(json.dumps(results, ensure_ascii=False))
 
 

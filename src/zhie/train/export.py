@@ -100,6 +100,8 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
     float_config = {k: v for k, v in config.items() if k != "float_nodes"} | {"quantization": "none (float32)"}
     (fb / "config.json").write_text(json.dumps(float_config, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     shutil.copy(out / "vocab.txt", fb / "vocab.txt")
+    if "lexicon" in config:
+        shutil.copy(out / config["lexicon"]["file"], fb / config["lexicon"]["file"])
     log.info("exported %s model %s (%.1f MB INT8), float bundle at %s", kind, out / "model.onnx",
              (out / "model.onnx").stat().st_size / 1e6, fb)
     return out

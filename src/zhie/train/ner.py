@@ -63,18 +63,18 @@ def load_corpora(cfg: NerTrainConfig) -> tuple[list[Doc], dict[str, list[Doc]]]:
     return train, devs
 
 
+def chunks(docs: list[Doc], max_len: int):
+    """(text, BIO tag names) pieces of at most ``max_len`` characters: what training reads."""
+    for d in docs:
+        tags = spans_to_bio(len(d.text), [e.key() for e in d.entities])
+        for s in range(0, len(d.text), max_len):
+            yield d.text[s : s + max_len], tags[s : s + max_len]
+
+
 def encode_docs(docs: list[Doc], vocab: CharVocab, labels: list[str], max_len: int):
     index = {lab: i for i, lab in enumerate(labels)}
-    out = []
-    for d in docs:
-        ids = vocab.encode(d.text)
-        tags = [index[t] for t in spans_to_bio(len(d.text), [e.key() for e in d.entities])]
-        for s in range(0, max(len(ids), 1), max_len):
-            chunk = ids[s : s + max_len]
-            if len(chunk) == 0:
-                continue
-            out.append((np.concatenate([[BOS], chunk, [EOS]]), np.asarray([0] + tags[s : s + max_len] + [0])))
-    return out
+    return [(np.concatenate([[BOS], vocab.encode(text), [EOS]]), np.asarray([0] + [index[t] for t in tags] + [0]))
+            for text, tags in chunks(docs, max_len)]
 
 
 def collate(examples, idx):

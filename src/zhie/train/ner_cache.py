@@ -14,19 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..text.tags import bio_labels, spans_to_bio
+from ..text.tags import bio_labels
 from ..text.types import ENTITY_TYPES
-from .ner import NerTrainConfig, load_corpora
+from .ner import NerTrainConfig, chunks, load_corpora
 
 log = logging.getLogger("zhie.train")
-
-
-def chunks(docs, max_len: int):
-    """(text, tag names) pieces of at most ``max_len`` characters, as training cuts them."""
-    for d in docs:
-        tags = spans_to_bio(len(d.text), [e.key() for e in d.entities])
-        for s in range(0, len(d.text), max_len):
-            yield d.text[s : s + max_len], tags[s : s + max_len]
 
 
 def cache_split(model, vocab, pieces, out: Path, batch_tokens: int = 4096) -> None:

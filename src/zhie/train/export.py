@@ -17,7 +17,13 @@ log = logging.getLogger("zhie.export")
 
 
 def load_trained(run: Path):
-    """(model, vocab, kind) of a training run; kind is 'ner' or 'sentiment'."""
+    """(model, vocab, kind) of a training run; kind is 'ner', 'sentiment' or 'extract'."""
+    return load_run(run)[:3]
+
+
+def load_run(run: Path):
+    """(model, vocab, kind, checkpoint) of a training run: the checkpoint dict also holds what the run
+    saved beside the weights (step, head_config, lexicon, ...)."""
     import torch
     from transformers import BertConfig, BertModel
 
@@ -31,7 +37,7 @@ def load_trained(run: Path):
         bert, list(state["labels"]), **state.get("head_config", {}))
     model.load_state_dict(state["model"])
     model.eval()
-    return model, CharVocab.load(run / "vocab.txt"), kind
+    return model, CharVocab.load(run / "vocab.txt"), kind, state
 
 
 def load_tagger(run: Path):
@@ -45,7 +51,7 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
     out.mkdir(parents=True, exist_ok=True)
     work = run / "export"
     work.mkdir(exist_ok=True)
-    model, vocab, kind = load_trained(run)
+    model, vocab, kind, state = load_run(run)
     float_path = work / "model.float.onnx"
     export_onnx(model, float_path, output_name={"ner": "emissions", "sentiment": "logits", "extract": "pointers"}[kind],
                 lex_dim=getattr(model, "lex_dim", 0))
@@ -70,13 +76,9 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
     if kept:
         config["float_nodes"] = kept
     if kind == "ner":
-        import torch
-
-        state = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
         if state.get("lexicon"):  # lexicon features: the word list travels with the model
             shutil.copy(run / state["lexicon"]["file"], out / "lexicon.tsv")
-            config["lexicon"] = {"file": "lexicon.tsv", "categories": state["lexicon"]["categories"],
-                                 "source": "jieba 0.42.1 dict.txt (nr/nrt/nrfg, ns, nt tags)"}
+            config["lexicon"] = {"file": "lexicon.tsv", "categories": state["lexicon"]["categories"]}
         if model.lex_dim or model.lstm_size:
             config["head"] = {"lstm": model.lstm_size, "lex_dim": model.lex_dim}
         crf = model.crf

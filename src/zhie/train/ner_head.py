@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from ..tasks.crf import CRF
+from ..tasks.scoring import score_entities
 from ..text.lexicon import CATEGORIES, Lexicon
 from ..text.tags import bio_labels, bio_to_spans
-from ..text.types import ENTITY_TYPES
+from ..text.types import ENTITY_TYPES, Entity
 
 log = logging.getLogger("zhie.train")
 LABELS = bio_labels(ENTITY_TYPES)
@@ -107,38 +108,33 @@ def batches(split: Split, batch_tokens: int, rng: random.Random | None):
 
 
 def entity_f1(split: Split, emit, crf: CRF, batch_tokens: int = 8192) -> dict:
-    tp = n_pred = n_gold = 0
+    """Micro precision, recall and F1 of the Viterbi paths over ``emit``'s emissions (``score_entities``)."""
+    def entities(tags) -> list[Entity]:
+        return [Entity(t, "", s, e, 0.0) for t, s, e in bio_to_spans([LABELS[k] for k in tags])]
+
+    gold, pred = [], []
     for idx in batches(split, batch_tokens, None):
         em, lengths = emit(idx)
         paths = crf.viterbi(em, lengths)
         for r, i in enumerate(idx):
             a, b = split.offsets[i], split.offsets[i + 1]
-            gold = set(bio_to_spans([LABELS[k] for k in split.tags[a:b]]))
-            pred = set(bio_to_spans([LABELS[k] for k in paths[r, : b - a]]))
-            tp += len(gold & pred)
-            n_pred += len(pred)
-            n_gold += len(gold)
-    p = tp / n_pred if n_pred else 0.0
-    r = tp / n_gold if n_gold else 0.0
-    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(2 * p * r / (p + r) if p + r else 0.0, 4)}
+            gold.append(entities(split.tags[a:b]))
+            pred.append(entities(paths[r, : b - a]))
+    scores = score_entities(gold, pred)
+    return {k: scores[k] for k in ("precision", "recall", "f1")}
 
 
 def write_run(encoder_run: Path, head, out: Path, lexicon: Lexicon | None, lexicon_path: Path | None) -> None:
     """``encoder_run``'s encoder under ``head``, saved as a run folder that ``zhie export`` reads."""
     import shutil
 
-    import torch
-    from transformers import BertConfig, BertModel
-
+    from .export import load_run
     from .loop import save_checkpoint
     from .modeling import CharTagger
 
-    state = torch.load(encoder_run / "model.pt", map_location="cpu", weights_only=False)
-    bert = BertModel(BertConfig(**state["bert_config"]), add_pooling_layer=False)
-    model = CharTagger(bert, LABELS, lex_dim=head.lex_dim, lstm=head.lstm_size)
-    weights = {k: v for k, v in state["model"].items() if k.startswith("bert.")}
-    weights.update(head.state_dict())
-    model.load_state_dict(weights)
+    encoder, _, _, state = load_run(encoder_run)
+    model = CharTagger(encoder.bert, LABELS, lex_dim=head.lex_dim, lstm=head.lstm_size)
+    model.load_state_dict({**encoder.bert.state_dict(prefix="bert."), **head.state_dict()})
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(encoder_run / "vocab.txt", out / "vocab.txt")
     extra = {"kind": "ner", "head_config": model.head_config(), "encoder_from": str(encoder_run)}

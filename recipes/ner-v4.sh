@@ -16,9 +16,4 @@ OUT=${OUT:-src/zhie/models/bundled/ner}
 .venv/bin/zhie train ner-cache --run "$ENCODER" --out "$CACHE" --datasets "$DATASETS" --threads 2
 .venv/bin/zhie train ner-head --cache "$CACHE" --run "$ENCODER" --out "$RUN-head" --lstm 192 --epochs 2 --lr 2e-3 \
   --seed 13 --threads 2 --write-run "$RUN"
-.venv/bin/zhie export ner --run "$RUN" --out "$OUT" --check-data "$DATASETS/ner/msra/train.bio" \
-  --keep-float 'layer\.4/output/dense/MatMul$|layer\.0/intermediate/dense/MatMul$|layer\.0/output/dense/MatMul$|layer\.4/intermediate/dense/MatMul$'
-.venv/bin/zhie eval ner --model "$OUT" --data "$DATASETS/ner/weibo/dev.conll" --format weibo \
-  --map PER.NAM=PER,LOC.NAM=LOC,GPE.NAM=LOC,ORG.NAM=ORG
-.venv/bin/zhie eval ner --model "$OUT" --data "$DATASETS/ner/cluener/train.json" --format cluener \
-  --map name=PER,address=LOC,company=ORG,government=ORG,organization=ORG --dev-split
+bash recipes/ner-check.sh "$RUN" "$OUT"

@@ -34,6 +34,14 @@ print(json.dumps({"rss_mb": psutil.Process().memory_info().rss / 2**20}))
 """
 
 
+def head_name(head: dict) -> str:
+    """What sits between the encoder and the CRF, from a model config's ``head`` (absent: a linear layer)."""
+    parts = [f"BiLSTM {head['lstm']}" if head.get("lstm") else "linear"]
+    if head.get("lex_dim"):
+        parts.append(f"lexicon ({head['lex_dim']} features)")
+    return " + ".join([*parts, "CRF"])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("models", nargs="+", metavar="LABEL=FOLDER")
@@ -69,8 +77,7 @@ def main() -> None:
         rows[k] = {"file_mb": (Path(folder) / cfg["onnx"]).stat().st_size / 1e6, "rss_mb": mem["rss_mb"],
                    "p50_ms": min(one[k]) * 1000, "batch_s": min(batch[k]), "f1": f1(pred, gold) if gold else None,
                    "quantization": cfg.get("quantization", "none (float32)"),
-                   "head": (f"BiLSTM {cfg['head']['lstm']}" if cfg.get("head", {}).get("lstm") else "linear")
-                   + (f" + lexicon ({cfg['head']['lex_dim']} features)" if cfg.get("head", {}).get("lex_dim") else "") + " + CRF"}
+                   "head": head_name(cfg.get("head", {}))}
         print(k, rows[k], file=sys.stderr)
     first = next(iter(rows))
     ref = rows[first]

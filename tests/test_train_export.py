@@ -191,3 +191,47 @@ def test_lexicon_bilstm_head_exports_and_serves_batch_invariant(tmp_path, tiny_n
     tagger = NerTagger.load(out)
     for e in tagger.predict([text, *others])[2]:
         assert others[1][e.start : e.end] == e.text
+
+
+@pytest.mark.slow
+def test_a_model_folder_reads_back_into_a_run_that_trains_on(tmp_path, tiny_ner_run):
+    """A served folder is all a fresh machine has of a bundled model (runs/ is not kept): its INT8 graph reads
+    back into torch weights within half a quantisation step of the trained ones, the rebuilt model exports to
+    the same emissions, and --init accepts the folder."""
+    import onnxruntime as ort
+
+    from zhie.text.vocab import CharVocab
+    from zhie.train.export import export_run, load_run
+    from zhie.train.from_bundle import import_bundle, load_bundle_model
+    from zhie.train.loop import init_from
+    from zhie.train.modeling import CharTagger
+
+    out = export_run(tiny_ner_run, tmp_path / "bundle")
+    model, vocab, kind, _ = load_bundle_model(out)
+    trained, _, _, _ = load_run(tiny_ner_run)
+    assert kind == "ner" and vocab.tokens == CharVocab.load(tiny_ner_run / "vocab.txt").tokens
+    mine, ref = model.state_dict(), trained.state_dict()
+    assert mine.keys() == ref.keys()
+    for k in ref:
+        w = ref[k].float()
+        if w.ndim < 2:  # biases, LayerNorm, CRF: kept in float32
+            assert torch.equal(mine[k], w), k
+            continue
+        # embedding tables: one uint8 scale per table; matrix products: symmetric int8 per output channel
+        step = (w.max() - w.min()) / 255 if "embeddings" in k else w.abs().amax(dim=1, keepdim=True) / 127
+        assert ((mine[k] - w).abs() <= step / 2 + 1e-6).all(), k
+
+    run = import_bundle(out, tmp_path / "run")
+    again = export_run(run, tmp_path / "again")
+    ids = np.array([[0, *vocab.encode("华为技术有限公司总裁任正非昨天在深圳会见了张伟。").tolist(), 2]], dtype=np.int64)
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    e1 = ort.InferenceSession(str(tiny_ner_run / "export" / "model.fused.onnx")).run(None, feeds)[0]
+    e2 = ort.InferenceSession(str(run / "export" / "model.fused.onnx")).run(None, feeds)[0]
+    # float32 graphs of the trained and the read-back weights: the same emissions up to quantisation noise
+    # (a transposed matrix or a mixed-up LSTM gate would leave little correlation)
+    assert np.corrcoef(e1.ravel(), e2.ravel())[0, 1] > 0.99 and np.abs(e1 - e2).max() < 0.1 * np.abs(e1).max()
+    assert json.loads((again / "config.json").read_text())["crf"] == json.loads((out / "config.json").read_text())["crf"]
+
+    fresh = CharTagger(build_bert(read_e5(), vocab.tokens), list(trained.labels))
+    init_from(fresh, vocab, out, kind="ner")
+    assert torch.equal(fresh.state_dict()["head.weight"], mine["head.weight"])

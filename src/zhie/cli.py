@@ -231,6 +231,8 @@ def cmd_train(args, rest: list[str]) -> int:
         from .train.ner_head import main
     elif args.task == "extract":
         from .train.extract import main
+    elif args.task == "import-bundle":  # a model folder back into a run, to train on from what ships
+        from .train.from_bundle import main
     else:
         from .train.sentiment import main
     main(rest)
@@ -334,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     ee.set_defaults(func=cmd_eval_extract)
 
     t = sub.add_parser("train", add_help=False, help="train a model (needs the 'train' extra); flags after the task go to the trainer")
-    t.add_argument("task", choices=["ner", "ner-cache", "ner-head", "sentiment", "extract"])
+    t.add_argument("task", choices=["ner", "ner-cache", "ner-head", "sentiment", "extract", "import-bundle"])
     t.set_defaults(func=cmd_train, passthrough=True)
 
     b = sub.add_parser("bench", add_help=False, help="side-by-side serving benchmark against a torch + gunicorn baseline "

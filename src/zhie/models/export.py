@@ -31,6 +31,22 @@ def export_onnx(model, path: Path, output_name: str = "emissions", opset: int = 
     )
 
 
+def export_split_extractor_onnx(model, path: Path, opset: int = 17) -> None:
+    """The split-encoder extractor (``train.modeling.SplitSpanExtractor``): P prompts and W text windows in,
+    pointers (M, T, 2) out for the M (prompt, text) pairs that ``pair_prompt`` / ``pair_text`` name."""
+    import torch
+
+    prompts = torch.tensor([[0, 100, 2, 1], [0, 101, 102, 2]], dtype=torch.long)
+    texts = torch.tensor([[0, 200, 201, 202, 2], [0, 300, 301, 2, 1], [0, 400, 2, 1, 1]], dtype=torch.long)
+    args = (prompts, (prompts != 1).long(), texts, (texts != 1).long(), torch.tensor([0, 1, 1]), torch.tensor([0, 0, 2]))
+    names = ["prompt_ids", "prompt_mask", "text_ids", "text_mask", "pair_prompt", "pair_text"]
+    axes = {"prompt_ids": {0: "prompts", 1: "prompt_len"}, "prompt_mask": {0: "prompts", 1: "prompt_len"},
+            "text_ids": {0: "texts", 1: "text_len"}, "text_mask": {0: "texts", 1: "text_len"},
+            "pair_prompt": {0: "pairs"}, "pair_text": {0: "pairs"}, "pointers": {0: "pairs", 1: "text_len"}}
+    torch.onnx.export(model, args, str(path), input_names=names, output_names=["pointers"], dynamic_axes=axes,
+                      opset_version=opset, dynamo=False)
+
+
 def fuse(float_path: Path, num_heads: int, hidden: int) -> Path:
     """Fuse LayerNorm/GELU (and attention where the pattern allows) for BERT; returns the fused file."""
     from onnxruntime.transformers.optimizer import optimize_model
@@ -51,7 +67,12 @@ def matmuls_matching(model_path: Path, pattern: str | None) -> list[str]:
         return []
     rx = re.compile(pattern)
     graph = onnx.load(str(model_path), load_external_data=False).graph
-    return [n.name for n in graph.node if n.op_type == "MatMul" and rx.search(n.name)]
+    matmuls = [n for n in graph.node if n.op_type == "MatMul"]
+    kept = [n for n in matmuls if rx.search(n.name)]
+    # a module called twice (the split extractor's lower layers read prompts and texts) gives two nodes over
+    # one weight: both stay in float32, or the quantiser would replace the weight under the kept node too
+    weights = {n.input[1] for n in kept}
+    return [n.name for n in matmuls if n in kept or n.input[1] in weights]
 
 
 def quantize(fused: Path, out_path: Path, reduce_range: bool = False, float_nodes: list[str] | None = None) -> None:

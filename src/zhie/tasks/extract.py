@@ -7,7 +7,9 @@ each span found for a node with children then prompts the next level: ``<s> 信�
 Cost: one model call per schema *level*, not per node. Every (prompt, window) pair of a level goes
 through the model together, batched by length, so a flat schema of ten types costs one batched
 call whose size grows with types × windows; nested levels only read the windows around their parent
-span. Long text uses the same sentence-aligned overlapping windows as NER; a span is taken from a
+span. A split-encoder model (``split`` in its config, SiameseUIE's design) reads prompt and text apart
+in its lower layers: each window's lower layers then run once for all the prompts of a level, and
+only the upper layers run per (prompt, window) pair. Long text uses the same sentence-aligned overlapping windows as NER; a span is taken from a
 window only where it does not touch that window's cut edge, and duplicates keep their best score.
 """
 
@@ -21,7 +23,7 @@ import numpy as np
 from ..models.bundle import ModelBundle, load_bundle
 from ..runtime.session import OnnxSession, run_padded
 from ..text.normalize import normalize
-from ..text.vocab import EOS
+from ..text.vocab import BOS, EOS, PAD
 from ..text.windows import Window, make_windows_at, sentence_starts
 from .schema import Result, Schema, SchemaNode, Span
 
@@ -82,6 +84,7 @@ class SchemaExtractor:
         self.options = options or ExtractOptions()
         cfg = bundle.config
         self.max_prompt = int(cfg.get("max_prompt", 32))
+        self.split = int(cfg.get("split", 0))  # > 0: the split encoder (prompt and text apart in its lower layers)
         self.threshold = self.options.threshold if self.options.threshold is not None else float(cfg.get("threshold", 0.5))
         room = int(cfg.get("max_positions", 512)) - 3 - self.max_prompt
         if self.options.window > room:
@@ -124,15 +127,65 @@ class SchemaExtractor:
                             level.append(_Query(d, prompt, w, span.relations, child.name, child))
         return [{k: v for k, v in r.items()} for r in results]
 
-    def _run(self, queries: list[_Query], texts, ids, wins, threshold: float) -> list[tuple[dict, SchemaNode, int, Span]]:
+    def _pointers(self, queries: list[_Query], ids) -> list[np.ndarray]:
+        """Per query, the (window length, 2) start/end logits of its window's characters."""
         opt = self.options
+        if self.split:
+            return self._pointers_split(queries, ids)
         seqs = [np.concatenate([q.prompt, [EOS], ids[q.doc][q.window.start : q.window.end]]).astype(np.int64) for q in queries]
         rows = run_padded(self.session, seqs, max_batch_tokens=opt.max_batch_tokens, max_batch_size=opt.max_batch_size)
-        best: dict[tuple[int, str, int, int], tuple[_Query, int, int, float]] = {}
+        out = []
         for q, row in zip(queries, rows):
             off = 1 + len(q.prompt) + 1
-            n = q.window.end - q.window.start
-            p = _sigmoid(row[off : off + n].astype(np.float32))
+            out.append(row[off : off + q.window.end - q.window.start])
+        return out
+
+    def _pointers_split(self, queries: list[_Query], ids) -> list[np.ndarray]:
+        """The split encoder: each model call takes the distinct prompts and windows of a group of queries
+        (grouped by window, so a window's lower layers run once for all its prompts) and scores every
+        (prompt, window) pair in the upper layers."""
+        opt = self.options
+        order = sorted(range(len(queries)), key=lambda i: (queries[i].doc, queries[i].window.start, len(queries[i].prompt)))
+        out: list[np.ndarray | None] = [None] * len(queries)
+        i = 0
+        while i < len(order):
+            j, P, T = i, 0, 0
+            while j < len(order) and j - i < opt.max_batch_size:
+                q = queries[order[j]]
+                p2, t2 = max(P, len(q.prompt) + 2), max(T, q.window.end - q.window.start + 2)
+                if j > i and (j - i + 1) * (p2 + t2) > opt.max_batch_tokens:
+                    break
+                P, T, j = p2, t2, j + 1
+            group = [queries[k] for k in order[i:j]]
+            prompts: dict[bytes, int] = {}
+            windows: dict[tuple[int, int, int], int] = {}
+            for q in group:
+                prompts.setdefault(q.prompt.tobytes(), len(prompts))
+                windows.setdefault((q.doc, q.window.start, q.window.end), len(windows))
+            pids, pm = np.full((len(prompts), P), PAD, np.int64), np.zeros((len(prompts), P), np.int64)
+            for q in group:
+                r = prompts[q.prompt.tobytes()]
+                pids[r, : len(q.prompt) + 2] = [BOS, *q.prompt.tolist(), EOS]
+                pm[r, : len(q.prompt) + 2] = 1
+            tids, tm = np.full((len(windows), T), PAD, np.int64), np.zeros((len(windows), T), np.int64)
+            for (d, a, b), r in windows.items():
+                tids[r, : b - a + 2] = [BOS, *ids[d][a:b].tolist(), EOS]
+                tm[r, : b - a + 2] = 1
+            pair_p = np.array([prompts[q.prompt.tobytes()] for q in group], np.int64)
+            pair_t = np.array([windows[(q.doc, q.window.start, q.window.end)] for q in group], np.int64)
+            (y,) = self.session.run(prompt_ids=pids, prompt_mask=pm, text_ids=tids, text_mask=tm,
+                                    pair_prompt=pair_p, pair_text=pair_t)[:1]
+            for r, k in enumerate(order[i:j]):
+                q = queries[k]
+                out[k] = y[r, 1 : 1 + q.window.end - q.window.start]
+            i = j
+        return out  # type: ignore[return-value]
+
+    def _run(self, queries: list[_Query], texts, ids, wins, threshold: float) -> list[tuple[dict, SchemaNode, int, Span]]:
+        opt = self.options
+        best: dict[tuple[int, str, int, int], tuple[_Query, int, int, float]] = {}
+        for q, row in zip(queries, self._pointers(queries, ids)):
+            p = _sigmoid(row.astype(np.float32))
             n_text = len(texts[q.doc])
             for s, e, prob in pair_spans(p[:, 0], p[:, 1], threshold, opt.max_span):
                 a, b = q.window.start + s, q.window.start + e

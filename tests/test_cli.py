@@ -45,6 +45,12 @@ def test_cli_ner_missing_model_is_a_clear_error(tmp_path):
     assert p.returncode != 0 and "no model at" in p.stderr
 
 
+def test_cli_import_bundle_of_a_missing_folder_is_a_clear_error(tmp_path):
+    p = run("train", "import-bundle", str(tmp_path / "nosuch"), "--out", str(tmp_path / "run"), check=False)
+    assert p.returncode != 0 and "no model at" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("cmd", [["extract", "--schema", '["人物"]', "张三"], ["eval", "extract", "--data", "x.jsonl"]])
 def test_cli_extract_threshold_out_of_range_is_a_clear_error(cmd):
     p = run(*cmd, "--threshold", "1.5", check=False)

@@ -178,9 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="run folder to write")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    from ..models.bundle import resolve
+    from ..models.bundle import ModelNotFound, resolve
 
-    import_bundle(resolve(args.bundle), args.out)
+    try:
+        import_bundle(resolve(args.bundle), args.out)
+    except (ModelNotFound, ValueError) as e:
+        raise SystemExit(f"zhie train import-bundle: {e}") from None
     return 0
 
 

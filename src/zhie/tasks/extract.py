@@ -9,8 +9,9 @@ through the model together, batched by length, so a flat schema of ten types cos
 call whose size grows with types × windows; nested levels only read the windows around their parent
 span. A split-encoder model (``split`` in its config, SiameseUIE's design) reads prompt and text apart
 in its lower layers: each window's lower layers then run once for all the prompts of a level, and
-only the upper layers run per (prompt, window) pair. Long text uses the same sentence-aligned overlapping windows as NER; a span is taken from a
-window only where it does not touch that window's cut edge, and duplicates keep their best score.
+only the upper layers run per (prompt, window) pair. Long text uses the same sentence-aligned
+overlapping windows as NER; a span is taken from a window only where it does not touch that
+window's cut edge, and duplicates keep their best score.
 """
 
 from __future__ import annotations

@@ -199,3 +199,17 @@ def test_a_neutral_head_grows_from_a_binary_run_and_keeps_its_rows(tmp_path, tin
     other = SeqClassifier(build_bert(read_e5(), vocab.tokens), ["positive", "negative", "neutral"])
     with pytest.raises(SystemExit, match="not a prefix"):
         init_from(other, vocab, run)
+
+
+def test_shared_encoder_probe_learns_a_linear_labelling_and_not_noise():
+    """zhie.train.shared_probe's head: on features where the label is a linear function it scores near 1
+    on held-out rows; on random labels it stays near chance (it measures the encoder, not memorisation)."""
+    pytest.importorskip("torch")
+    from zhie.train.shared_probe import fit_probe
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 32)).astype(np.float32)
+    y = (x[:, :3].sum(1) > 0).astype(np.int64)
+    assert (fit_probe(x[:400], y[:400])(x[400:]) == y[400:]).mean() > 0.95
+    noise = rng.integers(0, 2, size=600)
+    assert abs((fit_probe(x[:400], noise[:400])(x[400:]) == noise[400:]).mean() - 0.5) < 0.12

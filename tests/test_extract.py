@@ -175,9 +175,11 @@ def test_split_extractor_exports_and_answers_the_same_however_pairs_are_grouped(
     qs.append(_Query(0, grouped._prompt("价格"), Window(48, 108, 48, 108), {}, "价格", None))
     got = grouped._pointers(qs, ids)[1]
     assert np.abs(got - ref).max() < 1e-4
-    from zhie.train.from_bundle import load_bundle_model
+    from zhie.train.from_bundle import import_bundle, load_bundle_model
 
-    back = load_bundle_model(out)[0].state_dict()  # and the folder reads back into the same model
+    # the folder reads back into the same model, and a run written from it is a split extractor again
+    assert load_run(import_bundle(out, tmp_path / "imported"))[0].split == 6
+    back = load_bundle_model(out)[0].state_dict()
     trained = model.state_dict()
     assert back.keys() == trained.keys()
     assert torch.equal(back["bert.encoder.layer.0.output.dense.weight"], trained["bert.encoder.layer.0.output.dense.weight"])

@@ -68,11 +68,10 @@ def matmuls_matching(model_path: Path, pattern: str | None) -> list[str]:
     rx = re.compile(pattern)
     graph = onnx.load(str(model_path), load_external_data=False).graph
     matmuls = [n for n in graph.node if n.op_type == "MatMul"]
-    kept = [n for n in matmuls if rx.search(n.name)]
     # a module called twice (the split extractor's lower layers read prompts and texts) gives two nodes over
     # one weight: both stay in float32, or the quantiser would replace the weight under the kept node too
-    weights = {n.input[1] for n in kept}
-    return [n.name for n in matmuls if n in kept or n.input[1] in weights]
+    weights = {n.input[1] for n in matmuls if rx.search(n.name)}
+    return [n.name for n in matmuls if n.input[1] in weights]
 
 
 def quantize(fused: Path, out_path: Path, reduce_range: bool = False, float_nodes: list[str] | None = None) -> None:

@@ -106,27 +106,27 @@ def piece_for_char(ch: str, ids: dict[str, int]) -> int:
     return ids.get(META + ch, 3)
 
 
+def bert_config(vocab_size: int, hidden: int, layers: int, heads: int, ffn: int, ln_eps: float, max_positions: int,
+                token_types: int = 2):
+    """The ``transformers.BertConfig`` of an e5-style encoder (GELU, ``<pad>`` = 1): the converter's and the one a
+    model folder is read back into (``zhie.train.from_bundle``)."""
+    from transformers import BertConfig
+
+    return BertConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                      intermediate_size=ffn, hidden_act="gelu", layer_norm_eps=ln_eps,
+                      max_position_embeddings=max_positions, type_vocab_size=token_types, pad_token_id=1)
+
+
 def build_bert(ckpt: E5Checkpoint, vocab: list[str]):
     """A float32 ``transformers.BertModel`` whose embedding rows are those of ``vocab`` (pruned).
 
     ``vocab`` starts with the four specials; every other entry is one character.
     """
     import torch
-    from transformers import BertConfig, BertModel
+    from transformers import BertModel
 
     H = ckpt.hidden
-    cfg = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=H,
-        num_hidden_layers=ckpt.layers,
-        num_attention_heads=ckpt.heads,
-        intermediate_size=ckpt.ffn,
-        hidden_act="gelu",
-        layer_norm_eps=ckpt.ln_eps,
-        max_position_embeddings=ckpt.max_positions,
-        type_vocab_size=ckpt.token_types,
-        pad_token_id=1,
-    )
+    cfg = bert_config(len(vocab), H, ckpt.layers, ckpt.heads, ckpt.ffn, ckpt.ln_eps, ckpt.max_positions, ckpt.token_types)
     model = BertModel(cfg, add_pooling_layer=False)
     t = ckpt.tensors
     ids = ckpt.piece_ids()

@@ -28,16 +28,12 @@ def load_run(run: Path):
     from transformers import BertConfig, BertModel
 
     from ..text.vocab import CharVocab
-    from .modeling import CharTagger, SeqClassifier, SpanExtractor, SplitSpanExtractor
+    from .modeling import task_model
 
     state = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
     kind = state.get("kind", "ner")
     bert = BertModel(BertConfig(**state["bert_config"]), add_pooling_layer=False)
-    head_config = state.get("head_config", {})
-    cls = {"ner": CharTagger, "sentiment": SeqClassifier, "extract": SpanExtractor}[kind]
-    if kind == "extract" and head_config.get("split"):
-        cls = SplitSpanExtractor
-    model = cls(bert, list(state["labels"]), **head_config)
+    model = task_model(kind, bert, list(state["labels"]), state.get("head_config"))
     model.load_state_dict(state["model"])
     model.eval()
     return model, CharVocab.load(run / "vocab.txt"), kind, state

@@ -93,10 +93,11 @@ def load_bundle_model(bundle_dir: str | Path):
     """(torch model, vocab, kind, extra) rebuilt from a model folder; ``extra`` holds what a run keeps
     beside its weights (the sentiment temperature, the NER lexicon)."""
     import torch
-    from transformers import BertConfig, BertModel
+    from transformers import BertModel
 
     from ..text.vocab import CharVocab
-    from .modeling import CharTagger, SeqClassifier, SpanExtractor, SplitSpanExtractor
+    from .encoder import bert_config
+    from .modeling import task_model
 
     bundle_dir = Path(bundle_dir)
     cfg = json.loads((bundle_dir / "config.json").read_text(encoding="utf-8"))
@@ -104,32 +105,29 @@ def load_bundle_model(bundle_dir: str | Path):
     vocab = CharVocab.load(bundle_dir / cfg.get("vocab", "vocab.txt"))
     state = onnx_state(bundle_dir / cfg.get("onnx", "model.onnx"))
     hidden = int(enc["hidden"])
-    bert_cfg = BertConfig(
-        vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=int(enc["layers"]),
-        # e5-small's shape; bundles exported before 2026-11-29 do not record heads/ffn/eps
-        num_attention_heads=int(enc.get("heads", hidden // 32)),
-        intermediate_size=int(enc.get("ffn", state["bert.encoder.layer.0.intermediate.dense.weight"].shape[0])),
-        hidden_act="gelu", layer_norm_eps=float(enc.get("layer_norm_eps", 1e-12)),
-        max_position_embeddings=int(cfg.get("max_positions", 512)), type_vocab_size=2, pad_token_id=1)
-    bert = BertModel(bert_cfg, add_pooling_layer=False)
-    head = cfg.get("head", {})
+    bert = BertModel(bert_config(
+        len(vocab), hidden, int(enc["layers"]),
+        # e5-small's shape where a folder does not record it (exported before 2026-11-29)
+        int(enc.get("heads", hidden // 32)),
+        int(enc.get("ffn", state["bert.encoder.layer.0.intermediate.dense.weight"].shape[0])),
+        float(enc.get("layer_norm_eps", 1e-12)), int(cfg.get("max_positions", 512))), add_pooling_layer=False)
+    if kind not in ("ner", "sentiment", "extract"):
+        raise ValueError(f"{bundle_dir}: unknown task {kind!r}")
+    head: dict = {}  # the constructor arguments a run saves as head_config, from where the folder keeps them
+    if kind == "ner":
+        head = cfg.get("head", {})
+    elif kind == "extract" and cfg.get("split"):
+        head = {"split": int(cfg["split"])}
+    model = task_model(kind, bert, list(cfg.get("labels") or ["start", "end"]), head)
     extra: dict = {}
     if kind == "ner":
-        model = CharTagger(bert, list(cfg["labels"]), lex_dim=int(head.get("lex_dim", 0)), lstm=int(head.get("lstm", 0)))
         crf = cfg["crf"]
         state.update({"crf.transitions": np.asarray(crf["transitions"], np.float32),
                       "crf.start": np.asarray(crf["start"], np.float32), "crf.end": np.asarray(crf["end"], np.float32)})
         if "lexicon" in cfg:
             extra["lexicon"] = {"file": cfg["lexicon"]["file"], "categories": cfg["lexicon"]["categories"]}
     elif kind == "sentiment":
-        model = SeqClassifier(bert, list(cfg["labels"]))
         extra["temperature"] = float(cfg.get("temperature", 1.0))
-    elif kind == "extract" and cfg.get("split"):
-        model = SplitSpanExtractor(bert, list(cfg.get("labels") or ["start", "end"]), split=int(cfg["split"]))
-    elif kind == "extract":
-        model = SpanExtractor(bert, list(cfg.get("labels") or ["start", "end"]))
-    else:
-        raise ValueError(f"{bundle_dir}: unknown task {kind!r}")
     wanted = {k for k in model.state_dict() if not k.endswith("position_ids")}
     missing, unexpected = sorted(wanted - state.keys()), sorted(k for k in state.keys() - wanted)
     if missing:
@@ -155,12 +153,10 @@ def import_bundle(bundle_dir: str | Path, out: str | Path) -> Path:
     model, vocab, kind, extra = load_bundle_model(bundle_dir)
     out.mkdir(parents=True, exist_ok=True)
     vocab.save(out / "vocab.txt")
-    keep = {"kind": kind, "imported_from": str(bundle_dir)}
-    if kind == "ner":
-        keep["head_config"] = model.head_config()
-        if "lexicon" in extra:
-            shutil.copy(bundle_dir / extra["lexicon"]["file"], out / extra["lexicon"]["file"])
-            keep["lexicon"] = extra["lexicon"]
+    keep = {"kind": kind, "head_config": model.head_config(), "imported_from": str(bundle_dir)}
+    if "lexicon" in extra:
+        shutil.copy(bundle_dir / extra["lexicon"]["file"], out / extra["lexicon"]["file"])
+        keep["lexicon"] = extra["lexicon"]
     if kind == "sentiment":
         (out / "calibration.json").write_text(json.dumps({"temperature": extra["temperature"]}) + "\n")
     save_checkpoint(model, out / "model.pt", 0, **keep)

@@ -56,6 +56,10 @@ class EncoderWithHead(nn.Module):
     def hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
+    def head_config(self) -> dict:
+        """The constructor arguments beyond encoder and labels that rebuild this model (saved with a run)."""
+        return {}
+
 
 def reverse_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Each row's first ``lengths[b]`` positions reversed, padding left where it is (B, T, D); its own
@@ -172,3 +176,12 @@ class SplitSpanExtractor(SpanExtractor):
         m = torch.cat([prompt_mask.index_select(0, pair_prompt), text_mask.index_select(0, pair_text)], dim=1)
         h = run_layers(self.bert, h, m, self.split, self.bert.config.num_hidden_layers)
         return self.head(self.dropout(h[:, prompt_ids.shape[1]:]))
+
+
+def task_model(kind: str, bert: nn.Module, labels: list[str], head_config: dict | None = None) -> EncoderWithHead:
+    """The torch model of a task ('ner', 'sentiment', 'extract') over ``bert``, shaped by ``head_config`` (what
+    ``head_config()`` returned when it was saved): a run and a model folder are rebuilt the same way."""
+    head_config = dict(head_config or {})
+    if kind == "extract" and head_config.get("split"):
+        return SplitSpanExtractor(bert, labels, **head_config)
+    return {"ner": CharTagger, "sentiment": SeqClassifier, "extract": SpanExtractor}[kind](bert, labels, **head_config)

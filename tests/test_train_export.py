@@ -235,3 +235,27 @@ def test_a_model_folder_reads_back_into_a_run_that_trains_on(tmp_path, tiny_ner_
     fresh = CharTagger(build_bert(read_e5(), vocab.tokens), list(trained.labels))
     init_from(fresh, vocab, out, kind="ner")
     assert torch.equal(fresh.state_dict()["head.weight"], mine["head.weight"])
+
+
+@pytest.mark.slow
+def test_ner_training_continues_a_bilstm_model_end_to_end(tmp_path, tiny_ner_run, datasets):
+    """`zhie train ner --lstm N --init RUN` trains encoder and BiLSTM head together (recipes/ner-v5.sh): the
+    run records its head, so export rebuilds the BiLSTM; without --lstm the mismatch is a clear error."""
+    from zhie.train.export import export_run, load_run
+    from zhie.train.ner import NerTrainConfig, train_ner
+    from zhie.train.ner_head import make_head, write_run
+
+    torch.manual_seed(0)
+    start = tmp_path / "lstm-start"
+    write_run(tiny_ner_run, make_head(384, 0, 8, 0.1), start, None, None)
+    cfg = dict(datasets=str(datasets), max_train_sentences=16, batch_tokens=1200, threads=2, init=str(start))
+    with pytest.raises(SystemExit, match="--lstm"):
+        train_ner(NerTrainConfig(out=str(tmp_path / "wrong"), **cfg))
+    run = train_ner(NerTrainConfig(out=str(tmp_path / "joint"), lstm=8, **cfg))
+    before, _, _, _ = load_run(start)
+    after, _, _, state = load_run(run)
+    assert state["head_config"] == {"lex_dim": 0, "lstm": 8} and after.lstm is not None
+    moved = [k for k, v in after.state_dict().items() if not torch.equal(v, before.state_dict()[k])]
+    assert any(k.startswith("bert.") for k in moved) and any(k.startswith("lstm.") for k in moved)
+    out = export_run(run, tmp_path / "bundle")
+    assert json.loads((out / "config.json").read_text(encoding="utf-8"))["head"]["lstm"] == 8

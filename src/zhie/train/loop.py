@@ -53,7 +53,8 @@ def init_from(model, vocab, run: Path, kind: str | None = None) -> None:
         from .from_bundle import load_bundle_model
 
         m, _, bundle_kind, _ = load_bundle_model(run)
-        state = {"model": m.state_dict(), "labels": m.labels, "kind": bundle_kind, "step": "bundle"}
+        state = {"model": m.state_dict(), "labels": m.labels, "kind": bundle_kind, "step": "bundle",
+                 "head_config": m.head_config()}
     else:
         raise SystemExit(f"--init {run}: neither a run (model.pt) nor a model folder (config.json, model.onnx)")
     weights = state["model"]
@@ -75,7 +76,11 @@ def init_from(model, vocab, run: Path, kind: str | None = None) -> None:
             raise SystemExit(f"--init {run}: its encoder lacks {missing[:3]}")
         model.load_state_dict(weights, strict=False)
     else:
-        model.load_state_dict(weights)
+        try:
+            model.load_state_dict(weights)
+        except RuntimeError as e:  # another head shape (an NER BiLSTM without --lstm, ...)
+            raise SystemExit(f"--init {run}: its weights do not fit this run's model: its head {state.get('head_config')}, "
+                             f"this run's {model.head_config()} (for NER, set --lstm to match)\n{str(e)[:300]}") from None
     log.info("initialised %s from %s (step %s)", "the encoder" if encoder_only else "all weights", run, state.get("step"))
 
 

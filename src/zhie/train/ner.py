@@ -45,6 +45,7 @@ class NerTrainConfig:
     save_every: int = 300
     max_len: int = 126
     init: str = ""  # a previous run folder: continue from its weights (same vocabulary)
+    lstm: int = 0  # units per direction of a BiLSTM between encoder and CRF (0: none); must match --init's head
 
 
 def load_corpora(cfg: NerTrainConfig) -> tuple[list[Doc], dict[str, list[Doc]]]:
@@ -101,7 +102,7 @@ def train_ner(cfg: NerTrainConfig) -> Path:
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2, ensure_ascii=False))
     bert, vocab = prepare_encoder(cfg.datasets, out)
     labels = bio_labels(ENTITY_TYPES)
-    model = CharTagger(bert, labels)
+    model = CharTagger(bert, labels, lstm=cfg.lstm)
     if cfg.init:
         init_from(model, vocab, Path(cfg.init))
 
@@ -118,7 +119,8 @@ def train_ner(cfg: NerTrainConfig) -> Path:
 
     fit(model, [len(x) for x, _ in examples], step_loss, out, epochs=cfg.epochs, batch_tokens=cfg.batch_tokens,
         lr_encoder=cfg.lr_encoder, lr_head=cfg.lr_head, warmup=cfg.warmup, weight_decay=cfg.weight_decay,
-        seed=cfg.seed, log_every=cfg.log_every, save_every=cfg.save_every)
+        seed=cfg.seed, log_every=cfg.log_every, save_every=cfg.save_every,
+        extra_state={"kind": "ner", "head_config": model.head_config()})
     return out
 
 

@@ -100,6 +100,9 @@ def test_extract_served_cli_and_eval(tiny_extract_bundle, tmp_path):
     r = json.loads(p.stdout.strip().splitlines()[-1])
     assert {"precision", "recall", "f1", "examples", "seconds", "per_source"} <= r.keys()
     assert r["examples"] == 12 and set(r["per_source"]) == {"aste", "duie"}
+    # per path of types: every gold tuple is counted under exactly one path, nested ones as "parent/child"
+    assert sum(t["support"] for t in r["per_type"].values()) == r["support"]
+    assert any("/" in k for k in r["per_type"]) and all(k.split("/")[0] for k in r["per_type"])
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "x", "schema": {"a": 5}, "expected": {}}\n', encoding="utf-8")
     p = subprocess.run([sys.executable, "-m", "zhie.cli", "eval", "extract", "--model", str(bundle), "--data", str(bad)],

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Sequence
 from ..text.types import Entity
 
 
-def _prf(tp: int, n_pred: int, n_gold: int) -> dict:
+def prf(tp: int, n_pred: int, n_gold: int) -> dict:
+    """Precision, recall, F1 (rounded to 4 places) and support from counts."""
     p = tp / n_pred if n_pred else 0.0
     r = tp / n_gold if n_gold else 0.0
     f = 2 * p * r / (p + r) if p + r else 0.0
@@ -33,8 +34,8 @@ def score_entities(
         for k in g & p:
             tp[k[0]] += 1
     all_types = sorted(set(n_gold) | set(n_pred) | (keep or set()))
-    out = _prf(sum(tp.values()), sum(n_pred.values()), sum(n_gold.values()))
-    out["per_type"] = {t: _prf(tp[t], n_pred[t], n_gold[t]) for t in all_types}
+    out = prf(sum(tp.values()), sum(n_pred.values()), sum(n_gold.values()))
+    out["per_type"] = {t: prf(tp[t], n_pred[t], n_gold[t]) for t in all_types}
     return out
 
 
@@ -47,7 +48,7 @@ def score_labels(gold: Sequence[str], pred: Sequence[str], labels: Iterable[str]
     labs = sorted(set(labels) if labels is not None else set(gold) | set(pred))
     n_gold, n_pred = Counter(gold), Counter(pred)
     tp = Counter(g for g, p in zip(gold, pred) if g == p)
-    per = {lab: _prf(tp[lab], n_pred[lab], n_gold[lab]) for lab in labs}
+    per = {lab: prf(tp[lab], n_pred[lab], n_gold[lab]) for lab in labs}
     acc = sum(tp.values()) / len(gold) if gold else 0.0
     seen = [lab for lab in labs if n_gold[lab] or n_pred[lab]]
     macro = sum(per[lab]["f1"] for lab in seen) / len(seen) if seen else 0.0

@@ -100,9 +100,10 @@ def read_extract_eval(path: str | Path) -> list[dict]:
 
 
 def eval_extractor(extractor, lines: list[dict], held_out: set[str] | None = None, progress=None) -> dict:
-    """Micro P/R/F1 over (path of types, start, end) tuples, overall, per source and on held-out type
-    names (tuples whose path ends in one)."""
+    """Micro P/R/F1 over (path of types, start, end) tuples, overall, per source, per path of types
+    ("属性词/观点词" for a nested node) and on held-out type names (tuples whose path ends in one)."""
     from ..tasks.schema import result_tuples
+    from ..tasks.scoring import prf
 
     t0 = time.perf_counter()
     counts: dict[str, list[int]] = {}
@@ -119,20 +120,20 @@ def eval_extractor(extractor, lines: list[dict], held_out: set[str] | None = Non
         add("all", gold, pred)
         if x["source"]:
             add("source:" + x["source"], gold, pred)
+        for path in {t[0] for t in gold | pred}:
+            add("type:" + "/".join(path), {g for g in gold if g[0] == path}, {p for p in pred if p[0] == path})
         if held_out:
             add("held_out", {g for g in gold if g[0][-1] in held_out}, {p for p in pred if p[0][-1] in held_out})
         if progress:
             progress(i + 1, len(lines))
 
-    def prf(c):
-        tp, np_, ng = c
-        p = tp / np_ if np_ else 0.0
-        r = tp / ng if ng else 0.0
-        return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(2 * p * r / (p + r) if p + r else 0.0, 4), "support": ng}
+    def by(prefix: str) -> dict:
+        return {k[len(prefix):]: prf(*v) for k, v in sorted(counts.items()) if k.startswith(prefix)}
 
-    out = prf(counts.pop("all", [0, 0, 0]))
-    out["per_source"] = {k[7:]: prf(v) for k, v in sorted(counts.items()) if k.startswith("source:")}
+    out = prf(*counts.pop("all", [0, 0, 0]))
+    out["per_source"] = by("source:")
+    out["per_type"] = by("type:")
     if "held_out" in counts:
-        out["held_out"] = prf(counts["held_out"])
+        out["held_out"] = prf(*counts["held_out"])
     out.update(examples=len(lines), seconds=round(time.perf_counter() - t0, 2))
     return out

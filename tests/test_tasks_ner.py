@@ -114,3 +114,15 @@ def test_ner_200k_characters_in_bounded_memory():
     copies = 200_000 // len(EXAMPLE)
     assert r["per"] >= copies * 0.98  # every full copy's 任正非, give or take seam-cut copies at the very end
     assert r["growth_mb"] < 100, r
+
+
+def test_an_ensemble_of_one_model_with_itself_answers_as_the_model(tagger):
+    """zhie.train.ensemble averages members' emissions and CRF scores under the serving decoder: a model
+    averaged with itself must give the very same entities and scores, on short and windowed long text."""
+    from zhie.train.ensemble import EnsembleTagger
+
+    twice = EnsembleTagger([tagger, tagger], weights=[3.0, 1.0])
+    long = "。".join([EXAMPLE] * 12)
+    for got, ref in zip(twice.predict([EXAMPLE, long]), tagger.predict([EXAMPLE, long])):
+        assert spans(got) == spans(ref) and len(ref) > 0
+        assert all(abs(a.score - b.score) < 1e-4 for a, b in zip(got, ref))

@@ -9,20 +9,6 @@ import sys
 from pathlib import Path
 
 
-def _parse_map(spec: str | None) -> dict[str, str] | None:
-    if not spec:
-        return None
-    out = {}
-    for part in spec.split(","):
-        if not part.strip():
-            continue
-        if "=" not in part:
-            raise SystemExit(f"--map: expected FROM=TO pairs separated by commas, got {part!r}")
-        src, dst = part.split("=", 1)
-        out[src.strip()] = dst.strip()
-    return out
-
-
 def _input_texts(args) -> list[str]:
     """TEXT, or with '-' standard input: one text, or one per line with --lines."""
     if args.text != "-":
@@ -171,9 +157,9 @@ def cmd_eval_extract(args) -> int:
 def cmd_eval_ner(args) -> int:
     from .tasks.ner import NerTagger
     from .train.check import eval_tagger
-    from .train.data import map_types, read_ner, split_dev
+    from .train.data import map_types, parse_map, read_ner, split_dev
 
-    mapping = _parse_map(args.map)
+    mapping = parse_map(args.map)
     docs = read_ner(args.data, args.format)
     if args.dev_split:
         docs = split_dev(docs, args.dev_fraction, args.seed)[1]

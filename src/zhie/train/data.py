@@ -85,6 +85,21 @@ def read_ner(path: str | Path, fmt: str) -> list[Doc]:
     raise ValueError(f"unknown NER format {fmt!r}; expected one of {NER_FORMATS}")
 
 
+def parse_map(spec: str | None) -> dict[str, str] | None:
+    """``--map`` of the NER evaluations: "FROM=TO,FROM=TO" as a dict (None when empty)."""
+    if not spec:
+        return None
+    out = {}
+    for part in spec.split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise SystemExit(f"--map: expected FROM=TO pairs separated by commas, got {part!r}")
+        src, dst = part.split("=", 1)
+        out[src.strip()] = dst.strip()
+    return out
+
+
 def map_types(docs: Sequence[Doc], mapping: dict[str, str] | None) -> list[Doc]:
     """Rename gold types; with a mapping, keep only entities whose type it maps."""
     if not mapping:

@@ -50,7 +50,7 @@ class EnsembleTagger(NerTagger):
 
 def main(argv: list[str] | None = None) -> None:
     from .check import eval_tagger
-    from .data import map_types, read_ner, split_dev
+    from .data import map_types, parse_map, read_ner, split_dev
 
     p = argparse.ArgumentParser(prog="python -m zhie.train.ensemble", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,10 +65,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if a.weights and len(a.weights) != len(a.models):
         p.error("--weights needs one number per model")
-    mapping = dict(kv.split("=", 1) for kv in a.map.split(",") if kv)
+    mapping = parse_map(a.map)
     docs = read_ner(a.data, a.format)
     if a.dev_split:
-        docs = split_dev(docs, 0.05, 13)[1]
+        docs = split_dev(docs)[1]
     docs = map_types(docs, mapping)
     members = [NerTagger.load(m, threads=a.threads) for m in a.models]
     types = sorted(set(mapping.values())) if mapping else None

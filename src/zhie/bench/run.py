@@ -261,7 +261,6 @@ def main(argv: list[str] | None = None) -> int:
 
     datasets = Path(a.datasets) if a.datasets else None
     sentences, gold, source = load_sentences(datasets, a.sentences)
-    texts = {n: long_text(sentences, n) for n in a.lengths}
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
     def zhie_server(name: str, logname: str, **settings: str) -> Server:
@@ -270,13 +269,17 @@ def main(argv: list[str] | None = None) -> int:
                       {**env, "ZHIE_LOG_LEVEL": "warning", **settings}, f"http://127.0.0.1:{port}/readyz",
                       f"http://127.0.0.1:{port}/v1/ner", logdir / logname)
 
+    def ner_only_idle() -> dict:  # the baseline's one model: startup and memory only
+        return bench_idle(zhie_server("zhie NER only", "zhie-ner.log", ZHIE_SENTIMENT_MODEL="", ZHIE_EXTRACT_MODEL=""),
+                          sentences, a, log)
+
     if a.memory_only:
         z = bench_idle(zhie_server("zhie", "zhie.log"), sentences, a, log)
-        z_ner = bench_idle(zhie_server("zhie NER only", "zhie-ner.log", ZHIE_SENTIMENT_MODEL="", ZHIE_EXTRACT_MODEL=""),
-                           sentences, a, log)
+        z_ner = ner_only_idle()
         print(json.dumps({"all_models": z, "ner_only": z_ner, "machine": machine(), "command": command,
                           "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}, ensure_ascii=False))
         return 0
+    texts = {n: long_text(sentences, n) for n in a.lengths}
     bport = free_port()
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     base = Server("baseline", [gunicorn, "--preload", "-w", "2", "-b", f"127.0.0.1:{bport}", "--timeout", "900",
@@ -284,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                   {**env, "ZHIE_BASELINE_RUN": str(run.resolve())}, f"http://127.0.0.1:{bport}/health",
                   f"http://127.0.0.1:{bport}/ner", logdir / "baseline.log")
     z = bench_server(zhie_server("zhie", "zhie.log"), sentences, texts, a, log)
-    z_ner = bench_idle(zhie_server("zhie NER only", "zhie-ner.log", ZHIE_SENTIMENT_MODEL="", ZHIE_EXTRACT_MODEL=""), sentences, a, log)
+    z_ner = ner_only_idle()
     b = bench_server(base, sentences, texts, a, log)
     lac = None if a.no_lac else bench_lac(sentences, texts, a, log)
     md, ratios = report(a, z, b, lac, source, gold, command, z_ner)

@@ -64,6 +64,40 @@ def test_apc_aspects_of_one_sentence_merge_into_one_record(records):
     assert two and all(len({(s, e) for s, e, _ in r.result["属性词"]}) == len(r.result["属性词"]) for r in two)
 
 
+def test_apc_opinion_is_the_short_clause_after_the_aspect():
+    cut = lambda right: (lambda o: o and right[o[0]:o[1]])(U.apc_opinion(right))
+    assert cut("很清晰") == "很清晰"
+    assert cut("很靓哦") == "很靓"  # trailing particles are not part of the opinion
+    assert cut("强，但是电池不行") == "强"  # only the first clause
+    assert cut("和材质都不错") is None  # continues the aspect
+    assert cut("我感觉不合理") is None
+    assert cut("表现得非常非常出色") is None  # too long to trust
+    assert cut("，不错") is None and cut("") is None
+
+
+def test_apc_product_clauses_nest_opinions_and_mooc_does_not(records):
+    rs = records["apc"]
+    r = next(r for r in rs if r.text == "图标很靓哦")
+    (s, e, kids), = r.result["属性词"]
+    assert r.text[s:e] == "图标" and [r.text[a:b] for a, b, _ in kids["观点词"]] == ["很靓"]
+    mooc = [r for r in rs if len(r.text) > 60]  # MOOC comments run on without punctuation
+    assert mooc and not any(kids for r in mooc for _, _, kids in r.result["属性词"])
+    ex = U.examples([r], negatives=0)
+    assert [(x.prompt, [x.text[a:b] for a, b in x.spans]) for x in ex] == [("属性词", ["图标"]), ("图标的观点词", ["很靓"])]
+
+
+def test_joined_clauses_keep_every_span_on_its_words(records):
+    rs = records["apc"][:400]
+    joined = U.join_clauses(rs, seed=5)
+    assert len(joined) < len(rs)  # short clauses were joined
+    before = sorted((r.text[s:e], tuple(r.text[a:b] for a, b, _ in kids.get("观点词", []))) for r in rs for s, e, kids in r.result["属性词"])
+    after = sorted((r.text[s:e], tuple(r.text[a:b] for a, b, _ in kids.get("观点词", []))) for r in joined for s, e, kids in r.result["属性词"])
+    assert after == before  # no aspect or opinion lost, moved or invented
+    many = [r for r in joined if len(r.result["属性词"]) > 1 and ("，" in r.text or "、" in r.text)]
+    assert many
+    assert all(len(r.text) <= 4 * 24 + 3 for r in joined if r.text not in {x.text for x in rs})
+
+
 def test_events_prompt_triggers_then_roles(records):
     ex = U.examples(records["duee"], negatives=0, held_out=set())
     assert any(x.prompt.endswith("触发词") and x.spans for x in ex)

@@ -217,13 +217,38 @@ def aste_records(path: Path) -> list[Record]:
 
 
 APC_DOMAINS = ("phone", "camera", "notebook", "car", "mooc")  # hair's aspects are whole clauses: left out
+# domains whose reviews are short clauses ("$T$ 很 清 晰"): the words right after the aspect are its opinion
+APC_OPINION_DOMAINS = ("phone", "camera", "notebook", "car")
+_CLAUSE_END = re.compile(r"[，。！？,.!?;；、:：~～…\s（）()]")
+# a tail starting with these continues the aspect ("和材质都不错") or is no opinion ("我感觉...")
+_NOT_OPINION_START = tuple("和与及跟或的了之等是让使被把对在给为从我你他她它")
+_PARTICLES = "哦啊呀啦吧呢嘛哈"
 
 
-def apc_records(folder: Path, domains: Iterable[str] = APC_DOMAINS) -> list[Record]:
+def apc_opinion(right: str, max_len: int = 5) -> tuple[int, int] | None:
+    """The opinion of an aspect in a short product-review clause, from the text right after the
+    aspect: its first clause, up to ``max_len`` characters, without trailing particles. None where
+    that clause is empty, longer, or starts like no opinion does. Offsets into ``right``."""
+    m = _CLAUSE_END.search(right)
+    tail = right[: m.start()] if m else right
+    end = len(tail)
+    while end > 1 and tail[end - 1] in _PARTICLES:
+        end -= 1
+    tail = tail[:end]
+    if not tail or len(tail) > max_len or tail.startswith(_NOT_OPINION_START) or "之" in tail or "我" in tail:
+        return None
+    return 0, end
+
+
+def apc_records(folder: Path, domains: Iterable[str] = APC_DOMAINS,
+                opinion_domains: Iterable[str] = APC_OPINION_DOMAINS) -> list[Record]:
     """Aspect polarity files (``$T$`` sentence, aspect, polarity; three lines an example, characters
     separated by spaces): each sentence's aspects as 属性词 spans, the lines of one sentence
-    merged. Product reviews (phones, cameras, laptops, cars) where ASTE only has restaurants."""
+    merged. Product reviews (phones, cameras, laptops, cars) where ASTE only has restaurants. In
+    ``opinion_domains`` an aspect followed by a short clause (``信号 不错``) also gets that clause as
+    its 观点词 (:func:`apc_opinion`); an aspect without one gets no nested prompt, not an empty one."""
     out = []
+    opinion_domains = set(opinion_domains)
     for dom in domains:
         path = folder / f"{dom}.train.txt"
         if not path.exists():
@@ -235,10 +260,43 @@ def apc_records(folder: Path, domains: Iterable[str] = APC_DOMAINS) -> list[Reco
             if toks.count("$T$") != 1 or not aspect:
                 continue
             k = toks.index("$T$")
-            left = "".join(toks[:k])
-            text = left + aspect + "".join(toks[k + 1:])
-            _add(by.setdefault(text, {}), "属性词", len(left), len(left) + len(aspect))
+            left, right = "".join(toks[:k]), "".join(toks[k + 1:])
+            text = left + aspect + right
+            a = len(left) + len(aspect)
+            op = apc_opinion(right) if dom in opinion_domains else None
+            kids = {"观点词": [(a + op[0], a + op[1])]} if op else None
+            _add(by.setdefault(text, {}), "属性词", len(left), a, kids)
         out.extend(Record(text, r, "apc", ["属性词"]) for text, r in by.items())
+    return out
+
+
+def join_clauses(records: list[Record], *, max_chars: int = 24, most: int = 4, seed: int = 13) -> list[Record]:
+    """Runs of consecutive short records (APC's clauses of one review come one after another) joined
+    into one text with "，" or "、", up to ``most`` at a time, so that a text holds several aspects
+    and opinions, as a review does ("信号强、拍照清晰"). Longer records pass through alone."""
+    rng = random.Random(seed)
+    out, i = [], 0
+    while i < len(records):
+        n = rng.randint(1, most)
+        run = [records[i]]
+        while len(run) < n and i + len(run) < len(records) and len(records[i + len(run)].text) <= max_chars \
+                and len(run[0].text) <= max_chars:
+            run.append(records[i + len(run)])
+        i += len(run)
+        if len(run) == 1:
+            out.append(run[0])
+            continue
+        sep = rng.choice("，，、")
+        text, result = "", {}
+        for r in run:
+            if text:
+                text += sep
+            off = len(text)
+            for typ, spans in r.result.items():
+                for s, e, kids in spans:
+                    _add(result, typ, off + s, off + e, {k: [(a + off, b + off) for a, b, _ in v] for k, v in kids.items()})
+            text += r.text
+        out.append(Record(text, result, run[0].source, run[0].types))
     return out
 
 
@@ -305,7 +363,8 @@ def load_records(datasets: str | Path, dev_fraction: float = 0.05, seed: int = 1
     sources["duee"] = split_dev(duee_records(root / "ie/duee/train_1000.json"), dev_fraction, seed)
     sources["cote"] = split_dev(cote_records(root / "ie/cote/baidu_train.txt"), dev_fraction, seed)
     sources["aste"] = (aste_records(root / "ie/absa/aste/train.txt"), aste_records(root / "ie/absa/aste/dev.txt"))
-    sources["apc"] = split_dev(apc_records(root / "ie/absa/apc"), dev_fraction, seed)
+    tr, dv = split_dev(apc_records(root / "ie/absa/apc"), dev_fraction, seed)  # split first, then join
+    sources["apc"] = (join_clauses(tr, seed=seed), join_clauses(dv, seed=seed))
     sources["literature"] = (literature_records(root / "ie/literature/training"), literature_records(root / "ie/literature/validation"))
     train = [r for t, _ in sources.values() for r in t]
     dev = [r for _, d in sources.values() for r in d]

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Schema extractor v6: the bundled v5 (read back from its folder) trained on for one pass of v5's mixture
+# (recipes/extract-v5.sh, another sample: seed 18) in which the product-review clauses now carry opinions:
+# in the APC phone, camera, laptop and car files the short clause right after an aspect becomes its 观点词
+# (uie_data.apc_opinion: "信号 不错" -> 信号 -> 不错), and runs of consecutive short clauses are joined
+# into one text (uie_data.join_clauses: "信号不错，拍照清晰"), so the model sees the brief's
+# 属性词 -> 情感词 pairs on product reviews, where ASTE only has restaurants. apc:4500 (about half of it
+# nested prompts), lr 2e-5 / 2e-4 (continuing). About 45 minutes on 2 CPU cores.
+# Decided before measuring: v6 replaces v5 only if, served (INT8, this machine, default threshold 0.5):
+#  - on the brief's example it returns at least one sensible 属性词 -> 情感词 pair (v5: none) and still
+#    returns 产品名称, 芯片型号 and 价格;
+#  - the regenerated dev file scores >= v5's on the same file - 0.005, and its lines from sources other than
+#    apc do too;
+#  - held-out names in the held-out file >= 0.25 (v5 0.285) and the handwritten file >= 0.56 (v5 0.581).
+# Added after the first export, before any other was measured: that export (v5's four float32 products) lost
+# 1.5 F1 to INT8 on the dev file (v5 lost 0.4) and missed the brief's condition, which float32 v6 meets. So a
+# second export keeps in float32 the products `python -m zhie.train.quant_sensitivity` finds for v6 (recipes
+# line below, within 40 MB); it is judged by the same bar, and if it misses too, v5 stays.
+set -euo pipefail
+DATASETS=${DATASETS:-../shared/datasets}
+INIT=${INIT:-src/zhie/models/bundled/extract}
+RUN=${RUN:-runs/extract-v6}
+KEEP='layer\.4/output/dense/MatMul$|layer\.0/intermediate/dense/MatMul$|layer\.0/attention/output/dense/MatMul$|layer\.0/output/dense/MatMul$'
+.venv/bin/python -m zhie.train.uie_data --datasets "$DATASETS" --out data/eval/extract-dev.jsonl --per-source 200
+.venv/bin/zhie train extract --datasets "$DATASETS" --out "$RUN" --init "$INIT" --augment 0.5 --merge-extra 1 \
+  --sources msra:1500 weibo:1500 cluener:2500 literature:1500 duie:4000 sanwen:1000 finre:1000 duee:3000 cote:1000 aste:2000 apc:4500 \
+  --epochs 1.0 --batch-tokens 3072 --lr-encoder 2e-5 --lr-head 2e-4 --seed 18 --threads 2 --save-every 200
+.venv/bin/zhie export extract --run "$RUN" --out "$RUN/bundle" --check-data data/eval/extract-dev.jsonl --keep-float "$KEEP"
+.venv/bin/zhie eval extract --model "$RUN/bundle" --data data/eval/extract-dev-held-out.jsonl
+.venv/bin/zhie eval extract --model "$RUN/bundle" --data evals/extract-handwritten.jsonl

@@ -5,9 +5,10 @@ Each item names spans by their text; offsets are found here (``"text@2"`` is the
 so the file cannot drift from its source. Sources tag what the line measures:
 ``seen`` (type names the extractor was trained on), ``unseen`` (names it never saw, checked against
 every name and synonym of zhie.train.uie_data by tests/test_uie_data.py), ``relation``
-and ``opinion`` (nested nodes), ``brief`` (the product brief's example).
+and ``opinion`` (nested nodes), ``brief`` (the product brief's example). :data:`REVIEWS` (``review``:
+aspect -> opinion pairs in product and service reviews) is built into ``evals/extract-reviews.jsonl``.
 
-    python evals/build_handwritten.py   # rewrites evals/extract-handwritten.jsonl
+    python evals/build_handwritten.py   # rewrites evals/extract-handwritten.jsonl and evals/extract-reviews.jsonl
 """
 
 from __future__ import annotations
@@ -100,6 +101,57 @@ ITEMS = [
 ]
 
 
+
+# Reviews of products and services, aspect -> opinion, written on 2026-11-29 after extract v6 had been measured on
+# everything else and before any model read them (recipes/extract-v6.sh); built into evals/extract-reviews.jsonl.
+# Opinions are marked as the handwritten file marks them: the evaluative word without its degree adverb (很, 太,
+# 偏, 有点), with its negation (不够, 不稳定).
+OP = {"属性词": {"观点词": None}}
+SE = {"属性词": {"情感词": None}}
+REVIEWS = [
+    ("review", "这款耳机音质很好，降噪效果一般，续航时间偏短。", SE,
+     {"属性词": [("音质", {"情感词": ["好"]}), ("降噪效果", {"情感词": ["一般"]}), ("续航时间", {"情感词": ["短"]})]}),
+    ("review", "笔记本的键盘手感不错，屏幕亮度不够，风扇噪音很大。", OP,
+     {"属性词": [("键盘手感", {"观点词": ["不错"]}), ("屏幕亮度", {"观点词": ["不够"]}), ("风扇噪音", {"观点词": ["大"]})]}),
+    ("review", "房间很干净，前台服务热情，就是隔音太差。", OP,
+     {"属性词": [("房间", {"观点词": ["干净"]}), ("前台服务", {"观点词": ["热情"]}), ("隔音", {"观点词": ["差"]})]}),
+    ("review", "这台冰箱制冷速度快，噪音小，但是价格偏贵。", SE,
+     {"属性词": [("制冷速度", {"情感词": ["快"]}), ("噪音", {"情感词": ["小"]}), ("价格", {"情感词": ["贵"]})]}),
+    ("review", "小米14的屏幕素质出色，充电速度很快，可惜机身有点重。", {"产品名称": None, "属性词": {"情感词": None}},
+     {"产品名称": ["小米14"],
+      "属性词": [("屏幕素质", {"情感词": ["出色"]}), ("充电速度", {"情感词": ["快"]}), ("机身", {"情感词": ["重"]})]}),
+    ("review", "送货速度很快，包装完好，客服回复也很耐心。", OP,
+     {"属性词": [("送货速度", {"观点词": ["快"]}), ("包装", {"观点词": ["完好"]}), ("客服回复", {"观点词": ["耐心"]})]}),
+    ("review", "这家火锅店的锅底很香，菜品新鲜，不过排队时间太长。", SE,
+     {"属性词": [("锅底", {"情感词": ["香"]}), ("菜品", {"情感词": ["新鲜"]}), ("排队时间", {"情感词": ["长"]})]}),
+    ("review", "新款Model Y的续航里程提升明显，内饰做工粗糙，悬挂偏硬。", SE,
+     {"属性词": [("续航里程", {"情感词": ["提升明显"]}), ("内饰做工", {"情感词": ["粗糙"]}), ("悬挂", {"情感词": ["硬"]})]}),
+    ("review", "这个电饭煲的内胆很厚实，操作简单，清洗也方便。", OP,
+     {"属性词": [("内胆", {"观点词": ["厚实"]}), ("操作", {"观点词": ["简单"]}), ("清洗", {"观点词": ["方便"]})]}),
+    ("review", "手机拍照清晰，但是信号不稳定，发热也严重。", SE,
+     {"属性词": [("拍照", {"情感词": ["清晰"]}), ("信号", {"情感词": ["不稳定"]}), ("发热", {"情感词": ["严重"]})]}),
+    ("review", "这款扫地机器人吸力强劲，避障能力差，APP连接不稳定。", OP,
+     {"属性词": [("吸力", {"观点词": ["强劲"]}), ("避障能力", {"观点词": ["差"]}), ("APP连接", {"观点词": ["不稳定"]})]}),
+    ("review", "酒店早餐种类丰富，但是味道一般。", SE,
+     {"属性词": [("早餐种类", {"情感词": ["丰富"]}), ("味道", {"情感词": ["一般"]})]}),
+    ("review", "华为MateBook 14售价5999元，屏幕显示细腻，散热表现出色，但接口偏少。",
+     {"产品名称": None, "价格": None, "属性词": {"情感词": None}},
+     {"产品名称": ["华为MateBook 14"], "价格": ["5999元"],
+      "属性词": [("屏幕显示", {"情感词": ["细腻"]}), ("散热表现", {"情感词": ["出色"]}), ("接口", {"情感词": ["少"]})]}),
+    ("review", "用户反馈这款洗衣机清洁效果好，脱水噪音大，耗电量低。", SE,
+     {"属性词": [("清洁效果", {"情感词": ["好"]}), ("脱水噪音", {"情感词": ["大"]}), ("耗电量", {"情感词": ["低"]})]}),
+    ("review", "电影的画面很震撼，剧情拖沓，演员演技在线。", OP,
+     {"属性词": [("画面", {"观点词": ["震撼"]}), ("剧情", {"观点词": ["拖沓"]}), ("演员演技", {"观点词": ["在线"]})]}),
+    ("review", "这双跑鞋的脚感舒适，鞋底偏软，外观好看。", SE,
+     {"属性词": [("脚感", {"情感词": ["舒适"]}), ("鞋底", {"情感词": ["软"]}), ("外观", {"情感词": ["好看"]})]}),
+    ("review", "奶茶甜度刚好，珍珠有嚼劲，就是价格有点高。", OP,
+     {"属性词": [("甜度", {"观点词": ["刚好"]}), ("珍珠", {"观点词": ["有嚼劲"]}), ("价格", {"观点词": ["高"]})]}),
+    ("review", "平板的屏幕色彩鲜艳，扬声器音量小，充电口松动。", SE,
+     {"属性词": [("屏幕色彩", {"情感词": ["鲜艳"]}), ("扬声器音量", {"情感词": ["小"]}), ("充电口", {"情感词": ["松动"]})]}),
+    ("review", "这家民宿环境安静，老板热情，交通不便。", OP,
+     {"属性词": [("环境", {"观点词": ["安静"]}), ("老板", {"观点词": ["热情"]}), ("交通", {"观点词": ["不便"]})]}),
+]
+
 def locate(text: str, ref: str) -> tuple[str, int, int]:
     word, _, nth = ref.partition("@")
     at = -1
@@ -122,13 +174,14 @@ def spans(text: str, refs) -> list[dict]:
     return out
 
 
-def build() -> list[dict]:
+def build(items=None) -> list[dict]:
     return [{"text": t, "schema": schema, "expected": {k: spans(t, v) for k, v in exp.items()}, "source": src}
-            for src, t, schema, exp in ITEMS]
+            for src, t, schema, exp in (ITEMS if items is None else items)]
 
 
 if __name__ == "__main__":
-    out = Path(__file__).with_name("extract-handwritten.jsonl")
-    lines = build()
-    out.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
-    print(f"{out}: {len(lines)} lines")
+    for name, items in (("extract-handwritten.jsonl", ITEMS), ("extract-reviews.jsonl", REVIEWS)):
+        out = Path(__file__).with_name(name)
+        lines = build(items)
+        out.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+        print(f"{out}: {len(lines)} lines")

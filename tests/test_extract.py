@@ -237,14 +237,15 @@ def test_bundled_extractor_on_the_handwritten_eval_file():
 
 
 def test_handwritten_eval_file_matches_its_source():
-    """evals/extract-handwritten.jsonl is generated from evals/build_handwritten.py: offsets exact, in sync."""
+    """evals/extract-handwritten.jsonl and extract-reviews.jsonl are generated from evals/build_handwritten.py: offsets exact, in sync."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("build_handwritten", HANDWRITTEN.with_name("build_handwritten.py"))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    lines = [json.loads(x) for x in HANDWRITTEN.read_text(encoding="utf-8").splitlines()]
-    assert lines == mod.build()
-    for x in lines:
-        list(_walk(x["expected"], x["text"]))
-        parse_schema(x["schema"])
+    for path, items in ((HANDWRITTEN, mod.ITEMS), (HANDWRITTEN.with_name("extract-reviews.jsonl"), mod.REVIEWS)):
+        lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
+        assert lines == mod.build(items), path
+        for x in lines:
+            list(_walk(x["expected"], x["text"]))
+            parse_schema(x["schema"])

@@ -43,3 +43,5 @@ KEEP6='layer\.4/output/dense/MatMul$|layer\.5/output/dense/MatMul$|layer\.10/out
 # nineteen reviews are a sample.
 .venv/bin/zhie eval extract --model "$RUN/bundle-q6" --data evals/extract-reviews.jsonl
 .venv/bin/zhie eval extract --model src/zhie/models/bundled/extract --data evals/extract-reviews.jsonl
+# Both conditions held (MODELS.md): bundle-q6 is bundled as extract v6.
+cp "$RUN/bundle-q6/"* src/zhie/models/bundled/extract/

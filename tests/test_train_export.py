@@ -142,6 +142,51 @@ def test_keep_float_leaves_the_named_products_in_float32_and_measures_closer(tmp
     assert all_float < all_int8  # the probe sees quantisation error, and keeping products in float32 removes it
 
 
+def test_smoothing_is_exact_in_float32_and_cuts_the_int8_error(tmp_path, tiny_ner_run):
+    """zhie export --smooth: SmoothQuant scales move activation outliers into the weights. The float32 graph
+    answers as before; quantised, it stays closer to float32 than plain INT8 on texts it was not calibrated on."""
+    import onnx
+    import onnxruntime as ort
+
+    from zhie.models.export import quantize, smooth
+    from zhie.tasks.ner import NerTagger
+    from zhie.train.export import export_run
+    from zhie.train.quant_sensitivity import batches, encode_texts
+
+    vocab = CharVocab.load(tiny_ner_run / "vocab.txt")
+    # the export also writes the plain fused graph that the checks below smooth themselves
+    out = export_run(tiny_ner_run, tmp_path / "bundle", smooth=0.75, calibration=encode_texts(SENTS, vocab))
+    cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert cfg["smoothing"] == {"alpha": 0.75, "inputs": 49, "calibration": 3} and "smoothed" in cfg["quantization"]
+    ops = [x.op_type for x in onnx.load(str(out / "model.onnx")).graph.node if x.name.endswith("/smooth")]
+    assert ops == ["Mul"] * 49
+    text = "任正非在深圳会见了张伟。"
+    assert all(text[e.start : e.end] == e.text for e in NerTagger.load(out)(text))  # serves as usual
+    with pytest.raises(ValueError, match="calibration"):
+        export_run(tiny_ner_run, tmp_path / "bad", smooth=0.75)
+    fused = tiny_ner_run / "export" / "model.fused.onnx"
+    calib = [{"input_ids": i, "attention_mask": m} for i, m in batches(encode_texts(SENTS, vocab))]
+    other = ["张伟在北京大学读书，后来去了上海工作。", "中国科学院和清华大学联合发布了一份报告。", "李娜在法国网球公开赛上夺冠。"]
+    feeds = [{"input_ids": i, "attention_mask": m} for i, m in batches(encode_texts(other, vocab))]
+    n = smooth(fused, tmp_path / "smoothed.onnx", calib, alpha=0.75)
+    assert n == 12 * 4 + 1  # per layer: query/key/value (one shared input), attention output, both feed-forwards; the head
+
+    def outputs(path):
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return [sess.run(None, f)[0] for f in feeds]
+
+    ref = outputs(fused)
+    for a, b in zip(ref, outputs(tmp_path / "smoothed.onnx")):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)  # the same function in float32
+    quantize(fused, tmp_path / "plain.onnx")
+    quantize(tmp_path / "smoothed.onnx", tmp_path / "smooth-int8.onnx")
+
+    def error(path):
+        return float(np.mean([np.abs(a - b).mean() for a, b in zip(ref, outputs(path))]))
+
+    assert error(tmp_path / "smooth-int8.onnx") < error(tmp_path / "plain.onnx")
+
+
 @pytest.mark.slow
 def test_lexicon_bilstm_head_exports_and_serves_batch_invariant(tmp_path, tiny_ner_run):
     """A head with lexicon features and a BiLSTM (zhie.train.ner_head) on a trained encoder: written as a

@@ -232,8 +232,19 @@ def cmd_export(args) -> int:
     logging.getLogger("zhie").setLevel(logging.INFO)
     from .train.export import export_run
 
+    calibration = None
+    if args.smooth:
+        from .text.vocab import CharVocab
+        from .train.quant_sensitivity import encode_texts, read_texts, uie_inputs
+
+        if not args.smooth_data:
+            raise SystemExit("--smooth needs --smooth-data: inputs to calibrate on (extract: the datasets folder)")
+        vocab = CharVocab.load(Path(args.run) / "vocab.txt")
+        fmt = args.smooth_format or {"ner": "bio", "sentiment": "lines", "extract": "uie"}[args.task]
+        calibration = (uie_inputs(args.smooth_data, vocab, args.smooth_sample, 13) if fmt == "uie"
+                       else encode_texts(read_texts(args.smooth_data, fmt, args.smooth_sample, 13), vocab))
     out = export_run(args.run, args.out, name=args.name or args.task, reduce_range=args.reduce_range,
-                     keep_float=args.keep_float)
+                     keep_float=args.keep_float, smooth=args.smooth, calibration=calibration)
     if args.check_data:
         from .train.check import check_export
 
@@ -340,6 +351,12 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--keep-float", default=None, metavar="REGEX",
                    help="leave the MatMul nodes whose name matches REGEX in float32 (python -m zhie.train.quant_sensitivity "
                         "ranks them)")
+    x.add_argument("--smooth", type=float, default=None, metavar="ALPHA",
+                   help="smooth activation outliers into the weights before INT8 (SmoothQuant scales; 0.75 measured best "
+                        "on the extractor, MODELS.md)")
+    x.add_argument("--smooth-data", default=None, help="inputs to calibrate the smoothing on (extract: the datasets folder)")
+    x.add_argument("--smooth-format", default=None, help="bio (NER), lines (sentiment), uie (extract) by default")
+    x.add_argument("--smooth-sample", type=int, default=100, help="how many inputs to calibrate on")
     x.set_defaults(func=cmd_export)
     return p
 

@@ -45,7 +45,8 @@ def load_tagger(run: Path):
 
 
 def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_config: dict | None = None,
-               reduce_range: bool = False, keep_float: str | None = None) -> Path:
+               reduce_range: bool = False, keep_float: str | None = None, smooth: float | None = None,
+               calibration: list | None = None) -> Path:
     run, out = Path(run), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     work = run / "export"
@@ -58,8 +59,18 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
         export_onnx(model, float_path, output_name={"ner": "emissions", "sentiment": "logits", "extract": "pointers"}[kind],
                     lex_dim=getattr(model, "lex_dim", 0))
     cfg = model.bert.config
-    fused, kept = optimize_and_quantize(float_path, out / "model.onnx", cfg.num_attention_heads, cfg.hidden_size,
-                                        reduce_range=reduce_range, keep_float=keep_float)
+    feeds = None
+    if smooth:
+        from .quant_sensitivity import batches
+
+        if getattr(model, "split", 0) or getattr(model, "lex_dim", 0):
+            raise ValueError("--smooth calibrates on input_ids and attention_mask alone: not for a split or lexicon model")
+        if not calibration:
+            raise ValueError("--smooth needs calibration inputs (--smooth-data)")
+        feeds = [{"input_ids": i, "attention_mask": m} for i, m in batches(calibration)]
+    fused, kept, smoothed = optimize_and_quantize(float_path, out / "model.onnx", cfg.num_attention_heads, cfg.hidden_size,
+                                                  reduce_range=reduce_range, keep_float=keep_float,
+                                                  smooth_alpha=smooth, calibration=feeds)
     shutil.move(fused, work / "model.fused.onnx")
     vocab.save(out / "vocab.txt")
     config = {
@@ -72,12 +83,16 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
                     "layers": cfg.num_hidden_layers, "hidden": cfg.hidden_size, "heads": cfg.num_attention_heads,
                     "ffn": cfg.intermediate_size, "layer_norm_eps": cfg.layer_norm_eps, "vocab": len(vocab)},
         "quantization": "dynamic INT8, per-channel weights" + (" in a 7-bit range (reduce_range)" if reduce_range else "")
-        + (f"; {len(kept)} MatMul kept in float32 (keep_float {keep_float!r})" if kept else ""),
+        + (f"; {len(kept)} MatMul kept in float32 (keep_float {keep_float!r})" if kept else "")
+        + (f"; activations smoothed before quantisation (SmoothQuant scales, alpha {smooth}, {smoothed} MatMul inputs,"
+           f" calibrated on {len(calibration)} inputs)" if smoothed else ""),
         "onnx": "model.onnx",
         "vocab": "vocab.txt",
     }
     if kept:
         config["float_nodes"] = kept
+    if smoothed:
+        config["smoothing"] = {"alpha": smooth, "inputs": smoothed, "calibration": len(calibration)}
     if kind == "ner":
         if state.get("lexicon"):  # lexicon features: the word list travels with the model
             shutil.copy(run / state["lexicon"]["file"], out / "lexicon.tsv")

@@ -105,6 +105,8 @@ def smooth(fused: Path, out_path: Path, feeds: list[dict], alpha: float = 0.75, 
     from onnx import helper, numpy_helper
 
     model = onnx.load(str(fused))
+    for k, n in enumerate(model.graph.node):  # the Mul nodes go in by name: every node needs a unique one
+        n.name = n.name or f"node_{k}"
     inits = {t.name: t for t in model.graph.initializer}
     groups: dict[str, list] = {}
     for n in model.graph.node:

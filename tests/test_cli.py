@@ -51,6 +51,16 @@ def test_cli_import_bundle_of_a_missing_folder_is_a_clear_error(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("extra, message", [([], "--smooth needs --smooth-data"), (["--smooth-data", "x"], "run/vocab.txt")])
+@pytest.mark.parametrize("alpha", ["0.75", "1.5"])
+def test_cli_export_smooth_is_checked_before_any_work(tmp_path, extra, message, alpha):
+    p = run("export", "extract", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "out"), "--smooth", alpha, *extra,
+            check=False)
+    want = "must be in (0, 1]" if alpha == "1.5" else message
+    assert p.returncode != 0 and "Traceback" not in p.stderr and want in p.stderr
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("cmd", [["extract", "--schema", '["人物"]', "张三"], ["eval", "extract", "--data", "x.jsonl"]])
 def test_cli_extract_threshold_out_of_range_is_a_clear_error(cmd):
     p = run(*cmd, "--threshold", "1.5", check=False)

@@ -233,6 +233,8 @@ def cmd_export(args) -> int:
     from .train.export import export_run
 
     calibration = None
+    if args.smooth is not None and not 0 < args.smooth <= 1:
+        raise SystemExit(f"--smooth ALPHA must be in (0, 1], got {args.smooth}")
     if args.smooth:
         from .text.vocab import CharVocab
         from .train.quant_sensitivity import encode_texts, read_texts, uie_inputs

@@ -151,7 +151,7 @@ def test_smoothing_is_exact_in_float32_and_cuts_the_int8_error(tmp_path, tiny_ne
     from zhie.models.export import quantize, smooth
     from zhie.tasks.ner import NerTagger
     from zhie.train.export import export_run
-    from zhie.train.quant_sensitivity import batches, encode_texts
+    from zhie.train.quant_sensitivity import batches, encode_texts, feeds as feed_dicts
 
     vocab = CharVocab.load(tiny_ner_run / "vocab.txt")
     # the export also writes the plain fused graph that the checks below smooth themselves
@@ -165,9 +165,9 @@ def test_smoothing_is_exact_in_float32_and_cuts_the_int8_error(tmp_path, tiny_ne
     with pytest.raises(ValueError, match="calibration"):
         export_run(tiny_ner_run, tmp_path / "bad", smooth=0.75)
     fused = tiny_ner_run / "export" / "model.fused.onnx"
-    calib = [{"input_ids": i, "attention_mask": m} for i, m in batches(encode_texts(SENTS, vocab))]
+    calib = feed_dicts(batches(encode_texts(SENTS, vocab)))
     other = ["张伟在北京大学读书，后来去了上海工作。", "中国科学院和清华大学联合发布了一份报告。", "李娜在法国网球公开赛上夺冠。"]
-    feeds = [{"input_ids": i, "attention_mask": m} for i, m in batches(encode_texts(other, vocab))]
+    feeds = feed_dicts(batches(encode_texts(other, vocab)))
     n = smooth(fused, tmp_path / "smoothed.onnx", calib, alpha=0.75)
     assert n == 12 * 4 + 1  # per layer: query/key/value (one shared input), attention output, both feed-forwards; the head
 

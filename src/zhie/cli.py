@@ -236,15 +236,12 @@ def cmd_export(args) -> int:
     if args.smooth is not None and not 0 < args.smooth <= 1:
         raise SystemExit(f"--smooth ALPHA must be in (0, 1], got {args.smooth}")
     if args.smooth:
-        from .text.vocab import CharVocab
-        from .train.quant_sensitivity import encode_texts, read_texts, uie_inputs
+        from .train.quant_sensitivity import model_inputs
 
         if not args.smooth_data:
             raise SystemExit("--smooth needs --smooth-data: inputs to calibrate on (extract: the datasets folder)")
-        vocab = CharVocab.load(Path(args.run) / "vocab.txt")
         fmt = args.smooth_format or {"ner": "bio", "sentiment": "lines", "extract": "uie"}[args.task]
-        calibration = (uie_inputs(args.smooth_data, vocab, args.smooth_sample, 13) if fmt == "uie"
-                       else encode_texts(read_texts(args.smooth_data, fmt, args.smooth_sample, 13), vocab))
+        calibration = model_inputs(Path(args.run), args.smooth_data, fmt, args.smooth_sample, 13)
     out = export_run(args.run, args.out, name=args.name or args.task, reduce_range=args.reduce_range,
                      keep_float=args.keep_float, smooth=args.smooth, calibration=calibration)
     if args.check_data:

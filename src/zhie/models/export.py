@@ -115,7 +115,8 @@ def smooth(fused: Path, out_path: Path, feeds: list[dict], alpha: float = 0.75, 
     if not groups or not feeds:
         raise ValueError("smoothing needs weight MatMuls and at least one calibration input")
     names = list(groups)
-    probe = onnx.load(str(fused))
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)  # the graph as read, with every activation that gets smoothed as an output
     probe.graph.output.extend(helper.make_tensor_value_info(x, onnx.TensorProto.FLOAT, None) for x in names)
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
@@ -166,12 +167,11 @@ def optimize_and_quantize(float_path: Path, out_path: Path, num_heads: int, hidd
     kept = matmuls_matching(fused, keep_float)
     if keep_float and not kept:
         raise ValueError(f"--keep-float {keep_float!r} matches no MatMul node of the model")
-    smoothed = 0
+    src, smoothed = fused, 0
     if smooth_alpha:
         src = fused.with_name(fused.stem + ".smoothed.onnx")
         smoothed = smooth(fused, src, calibration or [], smooth_alpha)
-        quantize(src, out_path, reduce_range=reduce_range, float_nodes=kept)
+    quantize(src, out_path, reduce_range=reduce_range, float_nodes=kept)
+    if src != fused:
         src.unlink()
-    else:
-        quantize(fused, out_path, reduce_range=reduce_range, float_nodes=kept)
     return fused, kept, smoothed

@@ -61,13 +61,13 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
     cfg = model.bert.config
     feeds = None
     if smooth:
-        from .quant_sensitivity import batches
+        from .quant_sensitivity import batches, feeds as feed_dicts
 
         if getattr(model, "split", 0) or getattr(model, "lex_dim", 0):
             raise ValueError("--smooth calibrates on input_ids and attention_mask alone: not for a split or lexicon model")
         if not calibration:
             raise ValueError("--smooth needs calibration inputs (--smooth-data)")
-        feeds = [{"input_ids": i, "attention_mask": m} for i, m in batches(calibration)]
+        feeds = feed_dicts(batches(calibration))
     fused, kept, smoothed = optimize_and_quantize(float_path, out / "model.onnx", cfg.num_attention_heads, cfg.hidden_size,
                                                   reduce_range=reduce_range, keep_float=keep_float,
                                                   smooth_alpha=smooth, calibration=feeds)

@@ -67,6 +67,15 @@ def uie_inputs(datasets: str, vocab: CharVocab, sample: int, seed: int, max_len:
     return [encode_example(x.prompt, x.text, x.spans, vocab, max_len)[0][0] for x in exs[:sample]]
 
 
+def model_inputs(run: Path, data: str, fmt: str, sample: int, seed: int) -> list[np.ndarray]:
+    """Up to ``sample`` inputs of ``data`` encoded with the run's vocabulary: prompted extractor inputs for
+    ``fmt`` "uie" (``data`` is the datasets folder), else texts read in that format."""
+    vocab = CharVocab.load(Path(run) / "vocab.txt")
+    if fmt == "uie":
+        return uie_inputs(data, vocab, sample, seed)
+    return encode_texts(read_texts(data, fmt, sample, seed), vocab)
+
+
 def batches(seqs: list[np.ndarray], size: int = 32):
     seqs = sorted(seqs, key=len)
     for k in range(0, len(seqs), size):
@@ -77,6 +86,11 @@ def batches(seqs: list[np.ndarray], size: int = 32):
         for r, s in enumerate(chunk):
             ids[r, :len(s)], mask[r, :len(s)] = s, 1
         yield ids, mask
+
+
+def feeds(padded) -> list[dict]:
+    """ONNX feed dicts of (ids, mask) batches (:func:`batches`)."""
+    return [{"input_ids": i, "attention_mask": m} for i, m in padded]
 
 
 class Probe:
@@ -92,7 +106,7 @@ class Probe:
         so = ort.SessionOptions()
         so.intra_op_num_threads = self.threads
         sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        return [sess.run(None, {"input_ids": i, "attention_mask": m})[0] for i, m in self.batches]
+        return [sess.run(None, f)[0] for f in feeds(self.batches)]
 
     def error(self, keep: list[str]) -> dict:
         out = self.tmp / "q.onnx"
@@ -128,12 +142,7 @@ def main(argv=None) -> int:
     if not fused.exists():
         ap.error(f"{fused} not found: run `zhie export --run {run} ...` first")
     t0 = time.time()
-    vocab = CharVocab.load(run / "vocab.txt")
-    if args.format == "uie":
-        seqs = uie_inputs(args.data, vocab, args.sample, args.seed)
-    else:
-        seqs = encode_texts(read_texts(args.data, args.format, args.sample, args.seed), vocab)
-    probe = Probe(fused, seqs, args.threads)
+    probe = Probe(fused, model_inputs(run, args.data, args.format, args.sample, args.seed), args.threads)
 
     names = matmuls_matching(fused, r".")  # the graph is read once; groups are picked from its names
 

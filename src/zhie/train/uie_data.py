@@ -277,10 +277,11 @@ def join_clauses(records: list[Record], *, max_chars: int = 24, most: int = 4, s
     rng = random.Random(seed)
     out, i = [], 0
     while i < len(records):
-        n = rng.randint(1, most)
+        n = rng.randint(1, most)  # drawn for every run, so the joins stay those extract v6 trained on
+        if len(records[i].text) > max_chars:
+            n = 1
         run = [records[i]]
-        while len(run) < n and i + len(run) < len(records) and len(records[i + len(run)].text) <= max_chars \
-                and len(run[0].text) <= max_chars:
+        while len(run) < n and i + len(run) < len(records) and len(records[i + len(run)].text) <= max_chars:
             run.append(records[i + len(run)])
         i += len(run)
         if len(run) == 1:

@@ -98,6 +98,45 @@ def test_joined_clauses_keep_every_span_on_its_words(records):
     assert all(len(r.text) <= 4 * 24 + 3 for r in joined if r.text not in {x.text for x in rs})
 
 
+def test_lead_ins_move_spans_with_their_words(records):
+    rs = U.join_clauses(records["apc"][:400], seed=5)
+    led = U.lead_ins(rs, 0.5, seed=3)
+    assert len(led) == len(rs)
+    pairs = lambda rr: sorted((r.text[s:e], tuple(r.text[a:b] for a, b, _ in kids.get("观点词", [])))
+                              for r in rr for s, e, kids in r.result["属性词"])
+    assert pairs(led) == pairs(rs)  # every aspect and opinion still on its words
+    changed = [(a, b) for a, b in zip(rs, led) if a.text != b.text]
+    assert 0.2 * len(rs) < len(changed) < len(rs)
+    # b is a with lead-ins put in, and only before aspects that open a clause of a
+    def is_led(a, b):
+        opens = sorted({s for s, _, _ in a.result["属性词"] if s == 0 or a.text[s - 1] in "，、"})
+
+        def fits(k, i, j):  # a[i:] against b[j:], lead-ins allowed at opens[k:]
+            if k == len(opens):
+                return a.text[i:] == b.text[j:]
+            p = opens[k]
+            j2 = j + p - i
+            if b.text[j:j2] != a.text[i:p]:
+                return False
+            return fits(k + 1, p, j2) or any(b.text.startswith(w, j2) and fits(k + 1, p, j2 + len(w)) for w in U.LEAD_INS)
+
+        return fits(0, 0, 0)
+
+    assert all(is_led(a, b) for a, b in changed)
+    assert U.lead_ins(rs, 0.0) == rs
+
+
+def test_lead_ins_are_not_taken_from_the_eval_files():
+    import json
+
+    from conftest import BRIEF_TEXT, REPO
+
+    texts = [json.loads(line)["text"] for f in ("extract-handwritten.jsonl", "extract-reviews.jsonl")
+             for line in (REPO / "evals" / f).read_text(encoding="utf-8").splitlines()]
+    texts.append(BRIEF_TEXT)
+    assert [w for w in U.LEAD_INS if any(w.rstrip("，") in t for t in texts)] == []
+
+
 def test_events_prompt_triggers_then_roles(records):
     ex = U.examples(records["duee"], negatives=0, held_out=set())
     assert any(x.prompt.endswith("触发词") and x.spans for x in ex)

@@ -43,6 +43,9 @@ class ExtractTrainConfig:
     # (zhie.train.uie_data.SYNONYMS, Record.extra); 0 reproduces extract v1's data
     augment: float = 0.0
     merge_extra: int = 0  # 1: extra flat types also merge into a top-level type of the same name (uie_data.examples)
+    # probability that a product-review aspect opening a clause gets a lead-in before it (uie_data.lead_ins;
+    # training side only, the dev file is unchanged); 0 reproduces extract v6's data
+    lead_ins: float = 0.0
     max_len: int = 256
     threads: int = 0
     log_every: int = 50
@@ -129,9 +132,12 @@ def collate(examples, idx):
 
 
 def build_examples(cfg: ExtractTrainConfig):
-    from .uie_data import examples, load_records
+    from .uie_data import examples, lead_ins, load_records
 
     train, dev = load_records(cfg.datasets, seed=13)
+    if cfg.lead_ins > 0:
+        apc = lead_ins([r for r in train if r.source == "apc"], cfg.lead_ins, seed=cfg.seed)
+        train = [r for r in train if r.source != "apc"] + apc
     by: dict[str, list] = {}
     for r in train:
         by.setdefault(r.source, []).append(r)

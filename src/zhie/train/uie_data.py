@@ -301,6 +301,39 @@ def join_clauses(records: list[Record], *, max_chars: int = 24, most: int = 4, s
     return out
 
 
+# Words a reviewer puts before an aspect ("感觉信号不错", "用了半年，电池不行"). APC's clauses always start
+# with their aspect, so a model trained on them alone learns "an aspect opens a clause" and misses one
+# behind a lead-in. None of these holds an aspect, and none occurs in evals/extract-*.jsonl or in the
+# product brief's example (a test checks both), so those stay a fair test of the augmentation.
+LEAD_INS = ("感觉", "我觉得", "个人感觉", "总的来说", "说实话", "用了一段时间，", "实际用下来", "朋友都说", "大家都说",
+            "不得不说", "总体而言", "试了一下，", "老实讲", "整体上", "就我而言", "用了三个月，", "跟上一代比，",
+            "买回来发现", "网上都说", "另外", "而且", "同事说", "家里人都说", "第一次用，", "用了半年，", "坦白讲",
+            "客观地说", "拿到手发现", "比起以前那台，", "平心而论", "据说", "看评测说", "目前来看", "相比之下")
+
+
+def _shifted(result: dict, at: int, by: int) -> dict:
+    """``result`` with every offset at or after ``at`` moved by ``by``."""
+    mv = lambda x: x + by if x >= at else x
+    return {k: [(mv(s), mv(e), _shifted(kids, at, by)) for s, e, kids in v] for k, v in result.items()}
+
+
+def lead_ins(records: list[Record], p: float, *, seed: int = 13) -> list[Record]:
+    """Training-only augmentation: each aspect that opens a clause (at the text's start or after "，"
+    or "、") gets one of :data:`LEAD_INS` put before it with probability ``p``; spans move with their
+    words. Records without 属性词 pass through unchanged."""
+    rng = random.Random(seed)
+    out = []
+    for r in records:
+        opens = sorted({s for s, _, _ in r.result.get("属性词", []) if s == 0 or r.text[s - 1] in "，、"})
+        text, result = r.text, r.result
+        for s in reversed(opens):  # from the back, so earlier offsets stay valid
+            if rng.random() < p:
+                lead = rng.choice(LEAD_INS)
+                text, result = text[:s] + lead + text[s:], _shifted(result, s, len(lead))
+        out.append(r if text == r.text else Record(text, result, r.source, r.types, r.extra))
+    return out
+
+
 def literature_records(folder: Path) -> list[Record]:
     out = []
     for ann in sorted(folder.glob("*.ann")):
@@ -466,15 +499,18 @@ def _expected(text: str, result: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     """Write ``zhie eval extract`` files from the dev splits: one with every source, one with only
-    the held-out type names (records that have them)."""
+    the held-out type names (records that have them); with ``--train-held-out``, also the training
+    side's records that have held-out names (the model reads those texts under other prompts, never
+    under these names: a larger sample of unseen names than the dev side's)."""
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m zhie.train.uie_data", description=main.__doc__)
     p.add_argument("--datasets", default="../shared/datasets")
     p.add_argument("--out", default="data/eval/extract-dev.jsonl")
     p.add_argument("--per-source", type=int, default=200)
+    p.add_argument("--train-held-out", default="", help="also write this file from the training side (300 lines a source)")
     a = p.parse_args(argv)
-    _, dev = load_records(a.datasets)
+    train, dev = load_records(a.datasets)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     lines = eval_lines(dev, a.per_source)
@@ -487,6 +523,10 @@ def main(argv: list[str] | None = None) -> None:
     hp = out.with_name(out.stem + "-held-out.jsonl")
     hp.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in held), encoding="utf-8")
     print(f"{len(lines)} lines -> {out}; {len(held)} with held-out type names -> {hp}")
+    if a.train_held_out:
+        th = eval_lines([r for r in train if has_held(r.result)], 300)
+        Path(a.train_held_out).write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in th), encoding="utf-8")
+        print(f"{len(th)} training-side lines with held-out type names -> {a.train_held_out}")
 
 
 if __name__ == "__main__":

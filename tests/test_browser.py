@@ -509,8 +509,8 @@ def test_schema_tab_highlights_spans_and_shows_the_tree(page):
     """Page behaviour on a fixed answer in the API's shape (the extraction API itself is tested against a
     trained model in test_extract.py): highlights at code-point offsets, nested relations as a tree."""
     t = SCHEMA_TEXT
-    answer = {"产品名称": [_span(t, "华为Mate60 Pro", 0.95)], "价格": [_span(t, "6999元", 0.9)],
-              "属性词": [_span(t, "信号", 0.8, 情感词=[_span(t, "强", 0.7)])]}
+    answer = {"产品名称": [_span(t, "华为Mate60 Pro", 0.95)], "价格": [_span(t, "6999元", 0.9), _span(t, "元。信", 0.1)],
+              "属性词": [_span(t, "信号", 0.8, 情感词=[_span(t, "强", 0.7)]), _span(t, "Mate60", 0.6)]}
     sent = []
 
     def fulfill(route):
@@ -538,11 +538,16 @@ def test_schema_tab_highlights_spans_and_shows_the_tree(page):
                 walk(sp.get("relations", {}))
 
     walk(body)
-    assert sorted((m["type"], m["start"], m["end"], m["text"]) for m in ms) == sorted(flat)
+    crossing = ("价格", len(t[:t.index("元。信")]), len(t[:t.index("元。信")]) + 3, "元。信")
+    # every span is highlighted but the one that crosses two others' edges (the tree still lists it)
+    assert sorted((m["type"], m["start"], m["end"], m["text"]) for m in ms) == sorted(f for f in flat if f != crossing)
     for m in ms:
         assert t[m["start"]:m["end"]] == m["text"]  # code points: the emoji in front shifts nothing
     assert len({m["colour"] for m in ms}) == 4  # a colour per type
-    expect(page.locator("#schema-total")).to_have_text("4")
+    # a span inside another is a mark inside its mark
+    inner = page.eval_on_selector_all("#schema-output mark mark", "ms => ms.map(m => [m.textContent, m.parentElement.dataset.type])")
+    assert inner == [["Mate60", "产品名称"]]
+    expect(page.locator("#schema-total")).to_have_text("6")
     nested = page.locator('#schema-tree li[data-type="属性词"] li[data-type="情感词"] .span-text')
     expect(nested).to_have_text("强")
     # the run is in the history with its schema
@@ -556,7 +561,7 @@ def test_schema_tab_highlights_spans_and_shows_the_tree(page):
     page.fill("#schema-threshold", "0.2")
     expect(page.locator("#schema-threshold-value")).to_have_text("0.20")
     page.click("#schema-run")
-    expect(page.locator("#schema-total")).to_have_text("4")
+    expect(page.locator("#schema-total")).to_have_text("6")
     assert sent[-1]["threshold"] == 0.2
 
 

@@ -214,29 +214,55 @@
 
   // Highlighted text as one HTML string (set once: no per-character DOM work). Offsets are code-point
   // indices (Python str indices), so slice an array of code points, never the UTF-16 string: an emoji
-  // before a span would otherwise shift every highlight. Overlapping spans: the first wins.
+  // before a span would otherwise shift every highlight. Overlapping spans: the first wins, except that
+  // with nest a span lying wholly inside a shown one is shown as a <mark> inside it (a schema answer's
+  // opinion inside a longer one, a chip model inside a product name); a span that crosses a shown one's
+  // edge is left out of the text (the table or tree still lists it).
   // mark(span) gives the attributes of a span's <mark>. Returns {html, blocks}.
-  function highlight(cps, spans, mark) {
+  function highlight(cps, spans, mark, nest = false) {
     const sorted = spans
       .filter((e) => Number.isInteger(e.start) && Number.isInteger(e.end) && e.start >= 0 && e.start < e.end && e.end <= cps.length)
       .sort((a, b) => a.start - b.start || b.end - a.end);
     const shown = [];
-    for (const e of sorted) if (!shown.length || e.start >= shown[shown.length - 1].end) shown.push(e);
-    const breaks = blockBreaks(cps, shown);
+    const open = []; // the shown spans that hold the current position, outermost first
+    for (const e of sorted) {
+      while (open.length && open[open.length - 1].end <= e.start) open.pop();
+      if (!open.length) {
+        const node = { e, kids: [] };
+        shown.push(node);
+        open.push({ end: e.end, node });
+      } else if (nest && e.end <= open[open.length - 1].end) {
+        const node = { e, kids: [] };
+        open[open.length - 1].node.kids.push(node);
+        open.push({ end: e.end, node });
+      }
+    }
+    const text = (a, b) => escapeHtml(cps.slice(a, b).join(''));
+    const render = ({ e, kids }) => {
+      const parts = [`<mark ${mark(e)} data-start="${e.start}" data-end="${e.end}">`];
+      let pos = e.start;
+      for (const k of kids) {
+        parts.push(text(pos, k.e.start), render(k));
+        pos = k.e.end;
+      }
+      parts.push(text(pos, e.end), '</mark>');
+      return parts.join('');
+    };
+    const breaks = blockBreaks(cps, shown.map((n) => n.e));
     const parts = ['<div class="block">'];
     let bi = 0;
     const plain = (a, b) => {
       for (; bi < breaks.length && breaks[bi] <= b; bi++) {
-        parts.push(escapeHtml(cps.slice(a, breaks[bi]).join('')), '</div><div class="block">');
+        parts.push(text(a, breaks[bi]), '</div><div class="block">');
         a = breaks[bi];
       }
-      parts.push(escapeHtml(cps.slice(a, b).join('')));
+      parts.push(text(a, b));
     };
     let pos = 0;
-    for (const e of shown) {
-      plain(pos, e.start);
-      parts.push(`<mark ${mark(e)} data-start="${e.start}" data-end="${e.end}">${escapeHtml(cps.slice(e.start, e.end).join(''))}</mark>`);
-      pos = e.end;
+    for (const n of shown) {
+      plain(pos, n.e.start);
+      parts.push(render(n));
+      pos = n.e.end;
     }
     plain(pos, cps.length);
     parts.push('</div>');
@@ -476,7 +502,7 @@
     walk(result, []);
     $('schema-output').innerHTML = highlight(Array.from(text), flat, (e) =>
       `data-type="${escapeHtml(e.type)}" data-color="${colour(e.type)}" `
-      + `title="${escapeHtml(`${e.path.join(' › ')} · p ${fmtScore(e.probability)} · [${e.start}, ${e.end})`)}"`).html;
+      + `title="${escapeHtml(`${e.path.join(' › ')} · p ${fmtScore(e.probability)} · [${e.start}, ${e.end})`)}"`, true).html;
 
     const legend = document.createDocumentFragment();
     for (const t of types) {

@@ -1,6 +1,9 @@
 """Schema-extractor training data from the shared corpora: exact offsets, nesting, negatives, held-out names."""
 
+import json
+
 import pytest
+from conftest import BRIEF_TEXT, HANDWRITTEN, REPO
 
 from zhie.tasks.schema import parse_schema, result_from_json, result_tuples
 from zhie.train import uie_data as U
@@ -127,10 +130,6 @@ def test_lead_ins_move_spans_with_their_words(records):
 
 
 def test_lead_ins_are_not_taken_from_the_eval_files():
-    import json
-
-    from conftest import BRIEF_TEXT, REPO
-
     texts = [json.loads(line)["text"] for f in ("extract-handwritten.jsonl", "extract-reviews.jsonl")
              for line in (REPO / "evals" / f).read_text(encoding="utf-8").splitlines()]
     texts.append(BRIEF_TEXT)
@@ -193,10 +192,6 @@ def test_augmented_names_keep_the_spans_and_never_leak_held_out_names(records):
 
 def test_handwritten_unseen_names_are_never_trained_on(records):
     """The "unseen" lines of evals/extract-handwritten.jsonl ask only for names no training prompt uses."""
-    import json
-
-    from conftest import HANDWRITTEN
-
     trained = set(U.SYNONYMS) | {a for alts in U.SYNONYMS.values() for a in alts}
     for d in (U.MSRA, U.WEIBO, U.CLUENER, U.LITERATURE, U.SANWEN, U.DUIE_OBJECT):
         trained |= set(d.values())

@@ -270,6 +270,12 @@ def apc_records(folder: Path, domains: Iterable[str] = APC_DOMAINS,
     return out
 
 
+def _shifted(result: dict, at: int, by: int) -> dict:
+    """``result`` with every offset at or after ``at`` moved by ``by``."""
+    mv = lambda x: x + by if x >= at else x
+    return {k: [(mv(s), mv(e), _shifted(kids, at, by)) for s, e, kids in v] for k, v in result.items()}
+
+
 def join_clauses(records: list[Record], *, max_chars: int = 24, most: int = 4, seed: int = 13) -> list[Record]:
     """Runs of consecutive short records (APC's clauses of one review come one after another) joined
     into one text with "，" or "、", up to ``most`` at a time, so that a text holds several aspects
@@ -292,10 +298,9 @@ def join_clauses(records: list[Record], *, max_chars: int = 24, most: int = 4, s
         for r in run:
             if text:
                 text += sep
-            off = len(text)
-            for typ, spans in r.result.items():
+            for typ, spans in _shifted(r.result, 0, len(text)).items():
                 for s, e, kids in spans:
-                    _add(result, typ, off + s, off + e, {k: [(a + off, b + off) for a, b, _ in v] for k, v in kids.items()})
+                    _add(result, typ, s, e, kids)
             text += r.text
         out.append(Record(text, result, run[0].source, run[0].types))
     return out
@@ -309,12 +314,6 @@ LEAD_INS = ("感觉", "我觉得", "个人感觉", "总的来说", "说实话", 
             "不得不说", "总体而言", "试了一下，", "老实讲", "整体上", "就我而言", "用了三个月，", "跟上一代比，",
             "买回来发现", "网上都说", "另外", "而且", "同事说", "家里人都说", "第一次用，", "用了半年，", "坦白讲",
             "客观地说", "拿到手发现", "比起以前那台，", "平心而论", "据说", "看评测说", "目前来看", "相比之下")
-
-
-def _shifted(result: dict, at: int, by: int) -> dict:
-    """``result`` with every offset at or after ``at`` moved by ``by``."""
-    mv = lambda x: x + by if x >= at else x
-    return {k: [(mv(s), mv(e), _shifted(kids, at, by)) for s, e, kids in v] for k, v in result.items()}
 
 
 def lead_ins(records: list[Record], p: float, *, seed: int = 13) -> list[Record]:
@@ -511,21 +510,25 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--train-held-out", default="", help="also write this file from the training side (300 lines a source)")
     a = p.parse_args(argv)
     train, dev = load_records(a.datasets)
+
+    def write(path: Path, lines: list[dict]) -> None:
+        path.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     lines = eval_lines(dev, a.per_source)
-    out.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+    write(out, lines)
 
     def has_held(result: dict) -> bool:
         return any(k in HELD_OUT or any(has_held(kids) for _, _, kids in v) for k, v in result.items())
 
     held = eval_lines([r for r in dev if has_held(r.result)], a.per_source)
     hp = out.with_name(out.stem + "-held-out.jsonl")
-    hp.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in held), encoding="utf-8")
+    write(hp, held)
     print(f"{len(lines)} lines -> {out}; {len(held)} with held-out type names -> {hp}")
     if a.train_held_out:
         th = eval_lines([r for r in train if has_held(r.result)], 300)
-        Path(a.train_held_out).write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in th), encoding="utf-8")
+        write(Path(a.train_held_out), th)
         print(f"{len(th)} training-side lines with held-out type names -> {a.train_held_out}")
 
 

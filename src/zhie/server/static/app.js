@@ -226,16 +226,12 @@
     const shown = [];
     const open = []; // the shown spans that hold the current position, outermost first
     for (const e of sorted) {
-      while (open.length && open[open.length - 1].end <= e.start) open.pop();
-      if (!open.length) {
-        const node = { e, kids: [] };
-        shown.push(node);
-        open.push({ end: e.end, node });
-      } else if (nest && e.end <= open[open.length - 1].end) {
-        const node = { e, kids: [] };
-        open[open.length - 1].node.kids.push(node);
-        open.push({ end: e.end, node });
-      }
+      while (open.length && open[open.length - 1].e.end <= e.start) open.pop();
+      const parent = open[open.length - 1];
+      if (parent && !(nest && e.end <= parent.e.end)) continue; // crosses or (without nest) overlaps a shown span
+      const node = { e, kids: [] };
+      (parent ? parent.kids : shown).push(node);
+      open.push(node);
     }
     const text = (a, b) => escapeHtml(cps.slice(a, b).join(''));
     const render = ({ e, kids }) => {

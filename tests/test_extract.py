@@ -222,6 +222,23 @@ def test_bundled_extractor_on_the_brief_example():
         assert (("价格",), "6999元") in got and (("产品名称",), "华为Mate60 Pro") in got, got
 
 
+def test_a_threshold_near_zero_cannot_multiply_the_nested_model_passes():
+    """At threshold 0.001 nearly every character starts a span; only the most probable 32 spans per
+    window are asked for their children, so the next level's cost is bounded whatever the threshold
+    (a request once took 26 s), and the answer still comes back with exact offsets."""
+    x = _bundled_extractor()
+    calls: list[int] = []
+    pointers = x._pointers
+    x._pointers = lambda queries, ids: calls.append(len(queries)) or pointers(queries, ids)
+    text = BRIEF_TEXT
+    got = result_to_json(x(text, parse_schema({"属性词": {"情感词": None}}), threshold=0.001))
+    list(_walk(got, text))
+    n_windows = len(x._windows(text, x.tokenizer.encode(text)))
+    assert len(got["属性词"]) > 32 * n_windows  # far more spans than are expanded
+    assert calls[0] == n_windows and sum(calls[1:]) <= 32 * n_windows * 2, calls
+    assert sum(1 for s in got["属性词"] if "relations" in s) <= 32 * n_windows
+
+
 def test_bundled_extractor_on_the_handwritten_eval_file():
     """The shipped eval file (written for zhie, not from any corpus): overall F1 and the seen-type,
     relation and unseen-name lines stay near what the bundled model measured (0.59 / 0.90 / 0.82 /

@@ -1,7 +1,8 @@
-"""Model bundles: a folder with ``model.onnx``, ``config.json`` and ``vocab.txt``.
+"""Model bundles: a folder with ``model.onnx``, ``config.json`` and ``vocab.txt`` (docs/model-folder.md).
 
 Bundled models ship inside the package under ``zhie/models/bundled/<name>``; a user's own
-model is any folder of the same layout (``zhie export`` writes one from a training run).
+model is any folder of the same layout (``zhie export`` writes one from a training run, ``zhie import``
+one from a Hugging Face, ModelScope or PaddleNLP checkpoint).
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..text.tokenize import CharTokenizer, Specials, WordPieceTokenizer, load_specials, load_tokenizer
 from ..text.vocab import CharVocab
 
 BUNDLED_DIR = Path(__file__).parent / "bundled"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class ModelNotFound(FileNotFoundError):
@@ -24,7 +26,24 @@ class ModelNotFound(FileNotFoundError):
 class ModelBundle:
     path: Path
     config: dict
-    vocab: CharVocab
+    tokenizer: CharTokenizer | WordPieceTokenizer
+    specials: Specials
+
+    @property
+    def vocab(self) -> CharVocab:
+        """The char vocabulary of a zhie-trained model (training and export code reads it)."""
+        if not isinstance(self.tokenizer, CharTokenizer):
+            raise TypeError(f"{self.path} has a {self.tokenizer.kind} tokenizer, not a char vocabulary")
+        return self.tokenizer.vocab
+
+    @property
+    def max_positions(self) -> int:
+        return int(self.config.get("max_positions", 512))
+
+    @property
+    def source(self) -> dict:
+        """Where an imported model came from (``format``, ``path``, hashes); bundled models: zhie's own."""
+        return self.config.get("source") or {"format": "zhie"}
 
     @property
     def onnx_path(self) -> Path:
@@ -65,8 +84,11 @@ def load_bundle(name_or_path: str | Path, task: str | None = None) -> ModelBundl
         raise ValueError(f"{path}: model format {config['format_version']} is newer than this zhie supports")
     if task is not None and config.get("task") != task:
         raise ValueError(f"{path} is a {config.get('task')!r} model, not {task!r}")
-    vocab = CharVocab.load(path / config.get("vocab", "vocab.txt"))
-    bundle = ModelBundle(path, config, vocab)
+    try:
+        tokenizer = load_tokenizer(config, path)
+    except FileNotFoundError as e:
+        raise ModelNotFound(str(e)) from None
+    bundle = ModelBundle(path, config, tokenizer, load_specials(config))
     if not bundle.onnx_path.exists():
         raise ModelNotFound(f"{bundle.onnx_path} is missing")
     return bundle

@@ -132,7 +132,8 @@ class OnnxSession:
         if device == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
                 raise RuntimeError("device 'cuda' asked for but onnxruntime has no CUDA provider (install onnxruntime-gpu)")
-            providers.insert(0, "CUDAExecutionProvider")
+            # the arena grows by what is asked for, not to the next power of two: device memory stays near use
+            providers.insert(0, ("CUDAExecutionProvider", {"arena_extend_strategy": "kSameAsRequested"}))
         self.path = Path(path)
         self.threads = opts.intra_op_num_threads
         self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
@@ -150,17 +151,24 @@ class OnnxSession:
 
 def run_padded(session: OnnxSession, seqs: list[np.ndarray], *, max_batch_tokens: int, max_batch_size: int,
                max_padding: float = 0.1, features: list[np.ndarray] | None = None,
-               feature_input: str = "lex") -> list[np.ndarray]:
-    """Run each id sequence wrapped in ``<s> … </s>``, batched by similar length within a padded-token
-    budget; returns, per sequence, its row of the model's first output (padding never reaches a row).
+               feature_input: str = "lex", specials=None, type_split: list[int] | None = None) -> list[np.ndarray]:
+    """Run each id sequence framed ``[CLS] … [SEP]`` (``specials``: cls/sep/pad ids, default the char
+    vocabulary's ``<s>``/``</s>``/``<pad>``), batched by similar length within a padded-token budget;
+    returns, per sequence, its row of the model's first output (padding never reaches a row).
 
     ``features``: per sequence a (len, D) float array fed as the model input ``feature_input``
     (batch, seq, D), aligned with the ids and zero at the special tokens and the padding.
+
+    ``token_type_ids`` go to a graph that declares them: 0 everywhere, or, with ``type_split``, 0 for
+    ``[CLS]`` and the first ``type_split[k]`` ids of sequence ``k`` and 1 from there on (the text of a
+    ``[CLS] prompt [SEP] text [SEP]`` pair).
 
     A sequence joins a batch only while padding stays under ``max_padding`` of the batch's tokens:
     on CPU a batch saves about 20 % over single calls, and padding quickly costs more than that."""
     from ..text.vocab import BOS, EOS, PAD
 
+    cls, sep, pad = (BOS, EOS, PAD) if specials is None else (specials.cls, specials.sep, specials.pad)
+    want_types = "token_type_ids" in session.input_names
     out: list[np.ndarray | None] = [None] * len(seqs)
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     i = 0
@@ -176,14 +184,20 @@ def run_padded(session: OnnxSession, seqs: list[np.ndarray], *, max_batch_tokens
             j += 1
         idx = order[i:j]
         T = len(seqs[idx[-1]]) + 2
-        x = np.full((len(idx), T), PAD, dtype=np.int64)
+        x = np.full((len(idx), T), pad, dtype=np.int64)
         m = np.zeros((len(idx), T), dtype=np.int64)
         for r, k in enumerate(idx):
             n = len(seqs[k])
-            x[r, 0], x[r, n + 1] = BOS, EOS
+            x[r, 0], x[r, n + 1] = cls, sep
             x[r, 1 : n + 1] = seqs[k]
             m[r, : n + 2] = 1
         feeds = {"input_ids": x, "attention_mask": m}
+        if want_types:
+            tt = np.zeros((len(idx), T), dtype=np.int64)
+            if type_split is not None:
+                for r, k in enumerate(idx):
+                    tt[r, 1 + type_split[k] : len(seqs[k]) + 2] = 1
+            feeds["token_type_ids"] = tt
         if features is not None:
             f = np.zeros((len(idx), T, features[idx[0]].shape[1]), dtype=np.float32)
             for r, k in enumerate(idx):

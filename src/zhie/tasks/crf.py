@@ -26,13 +26,72 @@ def bio_constraints(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return allowed, start
 
 
+def _parts(label: str) -> tuple[str, str]:
+    """(prefix, type) of a tag: B/I/E/S (M read as I) with a type, else ("O", "") (O itself, and labels
+    such as UER's [PAD] that are no entity tag)."""
+    p, sep, t = label.partition("-")
+    if not sep or not t or p.upper() not in ("B", "I", "M", "E", "S"):
+        return "O", ""
+    p = p.upper()
+    return ("I" if p == "M" else p), t
+
+
+def tag_type(label: str) -> str:
+    """The entity type of a tag, "" for O and for labels that are no entity tag."""
+    return _parts(label)[1]
+
+
+def bioes_constraints(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(allowed[K, K] from→to, allowed_start[K], allowed_end[K]) for BIOES / BMES: I-X and E-X only after
+    B-X or I-X; B, S and O only after O, E or S; a path starts outside an entity and ends outside one."""
+    K = len(labels)
+    parts = [_parts(lab) for lab in labels]
+    allowed = np.zeros((K, K), dtype=bool)
+    for i, (pi, ti) in enumerate(parts):
+        for j, (pj, tj) in enumerate(parts):
+            if pj in ("I", "E"):
+                allowed[i, j] = pi in ("B", "I") and ti == tj
+            else:
+                allowed[i, j] = pi not in ("B", "I")
+    start = np.array([p not in ("I", "E") for p, _ in parts])
+    end = np.array([p not in ("B", "I") for p, _ in parts])
+    return allowed, start, end
+
+
+def scheme_of(labels: Sequence[str]) -> str:
+    """``bioes`` when any tag is E-, S- or M-, else ``bio``."""
+    return "bioes" if any(_parts(lab)[0] in ("E", "S") or lab[:2].upper() == "M-" for lab in labels) else "bio"
+
+
 class CRF:
-    def __init__(self, labels: Sequence[str], transitions, start, end):
+    """Viterbi and marginals under a linear-chain CRF.
+
+    ``constrain`` (default): transitions the tag scheme does not allow are forbidden on top of the
+    model's own scores; False keeps the model's own scores as they are (an imported CRF answers as
+    its original does; the chunker still makes well-formed entities)."""
+
+    def __init__(self, labels: Sequence[str], transitions, start, end, scheme: str = "bio", constrain: bool = True):
         self.labels = list(labels)
-        allowed, allowed_start = bio_constraints(self.labels)
+        K = len(self.labels)
+        if scheme == "bio":
+            allowed, allowed_start = bio_constraints(self.labels)
+            allowed_end = np.ones(K, dtype=bool)
+        elif scheme == "bioes":
+            allowed, allowed_start, allowed_end = bioes_constraints(self.labels)
+        else:
+            raise ValueError(f"tag scheme {scheme!r}: expected 'bio' or 'bioes'")
+        if not constrain:
+            allowed, allowed_start, allowed_end = np.ones((K, K), bool), np.ones(K, bool), np.ones(K, bool)
         self.trans = np.where(allowed, np.asarray(transitions, dtype=np.float32), NEG).astype(np.float32)
         self.start = np.where(allowed_start, np.asarray(start, dtype=np.float32), NEG).astype(np.float32)
-        self.end = np.asarray(end, dtype=np.float32)
+        self.end = np.where(allowed_end, np.asarray(end, dtype=np.float32), NEG).astype(np.float32)
+
+    @classmethod
+    def uniform(cls, labels: Sequence[str], scheme: str = "bio") -> "CRF":
+        """No learned transitions (a softmax tagger): Viterbi over log-probabilities, restricted to the
+        transitions the scheme allows."""
+        K = len(labels)
+        return cls(labels, np.zeros((K, K)), np.zeros(K), np.zeros(K), scheme=scheme)
 
     def viterbi(self, em: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Best tag path for each row; positions past a row's length are 0."""

@@ -1,7 +1,9 @@
 """Sentiment: positive / negative (/ neutral where the model has it) with a calibrated confidence.
 
-Text longer than one window is read in windows; the window log-probabilities are averaged,
-weighted by window length, so every character counts and nothing is truncated.
+Text longer than one window (of tokens, at most the model's positions) is read in windows; the window
+log-probabilities are averaged, weighted by window length, so every token counts and nothing is
+truncated. An imported classifier's labels were mapped to negative/positive(/neutral) at import where
+its names allowed it (``source_labels`` keeps its own).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import numpy as np
 
 from ..models.bundle import ModelBundle, load_bundle
 from ..runtime.session import OnnxSession, run_padded
-from ..text.normalize import normalize
 from ..text.windows import make_windows
 
 DEFAULT_MODEL = "sentiment"
@@ -43,6 +44,7 @@ class SentimentClassifier:
         self.options = options or SentimentOptions()
         self.labels: list[str] = bundle.config["labels"]
         self.temperature = float(bundle.config.get("temperature", 1.0))
+        self.window = min(self.options.window, bundle.max_positions - 2)  # tokens per window
 
     @classmethod
     def load(cls, name_or_path: str = DEFAULT_MODEL, threads: int | None = None, device: str = "cpu",
@@ -52,13 +54,14 @@ class SentimentClassifier:
 
     def _logits(self, seqs: list[np.ndarray]) -> np.ndarray:
         opt = self.options
-        return np.stack(run_padded(self.session, seqs, max_batch_tokens=opt.max_batch_tokens, max_batch_size=opt.max_batch_size))
+        return np.stack(run_padded(self.session, seqs, max_batch_tokens=opt.max_batch_tokens, max_batch_size=opt.max_batch_size,
+                                   specials=self.bundle.specials))
 
     def predict(self, texts: Sequence[str]) -> list[SentimentResult]:
         seqs, owner, weight = [], [], []
         for t_i, text in enumerate(texts):
-            ids = self.bundle.vocab.encode(normalize(text), normalized=True)
-            for w in make_windows(len(ids), self.options.window, 0) if len(ids) else []:
+            ids = self.bundle.tokenizer.ids(text)
+            for w in make_windows(len(ids), self.window, 0) if len(ids) else []:
                 seqs.append(ids[w.start : w.end])
                 owner.append(t_i)
                 weight.append(w.end - w.start)

@@ -62,28 +62,52 @@ def sentence_starts(text: str) -> list[int]:
     return [m.end() for m in _SENTENCE_END.finditer(text) if m.end() < len(text)]
 
 
-def make_windows_at(n: int, size: int, overlap: int, breaks: Sequence[int]) -> list[Window]:
+def make_windows_at(n: int, size: int, overlap: int, breaks: Sequence[int], cum: Sequence[int] | None = None) -> list[Window]:
     """Windows that start at a sentence start wherever one lies in reach, so the model reads whole
     sentences as it did in training. Each window still holds at most ``size`` code points and
     shares at least ``overlap`` with the previous one; each step advances at least
     ``(size - overlap) // 2``, so there are at most about twice as many windows as without breaks.
     Seams sit mid-overlap, as in ``make_windows``.
+
+    ``cum``: the positions are units of unequal cost (words of several WordPiece tokens): ``cum[i]`` is
+    the cost of units ``[0, i)`` (length ``n + 1``), and a window holds at most ``size`` of cost (at
+    least one unit). ``overlap`` stays in units. Without it every unit costs 1.
     """
-    if _single(n, size, overlap):
-        return [Window(0, n, 0, n)]
     import bisect
 
-    min_step = max(1, (size - overlap) // 2)
+    if cum is None:
+        if _single(n, size, overlap):
+            return [Window(0, n, 0, n)]
+
+        def reach(s: int) -> int:
+            return s + size
+
+        back = n - size
+    else:
+        if len(cum) != n + 1:
+            raise ValueError("cum must hold n + 1 cumulative costs")
+        _single(0, size, overlap)
+        if cum[n] - cum[0] <= size:
+            return [Window(0, n, 0, n)] if n else [Window(0, 0, 0, 0)]
+
+        def reach(s: int) -> int:
+            return max(s + 1, bisect.bisect_right(cum, cum[s] + size) - 1)
+
+        back = bisect.bisect_left(cum, cum[n] - size)  # the first start whose window ends at n
+
     starts = [0]
-    while starts[-1] + size < n:
-        s, e = starts[-1], starts[-1] + size
-        lo, hi = s + min_step, e - overlap  # a next start in [lo, hi] keeps progress and overlap
+    while reach(starts[-1]) < n:
+        s = starts[-1]
+        e = reach(s)
+        ov = min(overlap, e - s - 1)
+        min_step = max(1, (e - s - ov) // 2)
+        lo, hi = s + min_step, e - ov  # a next start in [lo, hi] keeps progress and overlap
         j = bisect.bisect_right(breaks, hi) - 1
         nxt = breaks[j] if j >= 0 and breaks[j] >= lo else hi
-        starts.append(min(nxt, n - size) if nxt + size > n and n - size > s else nxt)
+        starts.append(min(nxt, back) if reach(nxt) >= n and back > s else nxt)
     out: list[Window] = []
     for i, st in enumerate(starts):
-        e = min(n, st + size)
+        e = min(n, reach(st))
         own_s = 0 if i == 0 else out[-1].own_end
         own_e = n if i == len(starts) - 1 else (starts[i + 1] + e) // 2
         out.append(Window(st, e, own_s, own_e))

@@ -1,4 +1,4 @@
-"""Import direction (server → tasks → runtime/models → text) and a torch-free serving path."""
+"""Import direction (server, batch, convert → tasks → runtime/models → text) and a torch-free serving path."""
 
 import ast
 import subprocess
@@ -14,6 +14,8 @@ ALLOWED = {
     "runtime": {"runtime", "text"},
     "tasks": {"tasks", "models", "runtime", "text"},
     "server": {"server", "tasks", "models", "runtime", "text"},
+    "batch": {"batch", "tasks", "models", "runtime", "text"},
+    "convert": {"convert", "tasks", "models", "runtime", "text"},
     "train": {"train", "tasks", "models", "runtime", "text"},
 }
 

@@ -78,6 +78,7 @@ class MicroBatcher:
         self._task: asyncio.Task | None = None
         self._slots: asyncio.Semaphore | None = None
         self._inflight: set[asyncio.Task] = set()
+        self._running: dict[asyncio.Task, list[_Item]] = {}  # the batch each in-flight task computes
         self._busy = 0
 
     @property
@@ -100,12 +101,23 @@ class MicroBatcher:
             self._task = None
         for t in list(self._inflight):
             t.cancel()
-        while self._queue:
-            it = self._queue.popleft()
-            if not it.future.done():
-                it.future.set_exception(Overloaded("server is shutting down"))
+        self.fail_waiting(Overloaded("server is shutting down"))
         if self._own_executor:
             self._executor.shutdown(wait=False)
+
+    def fail_waiting(self, exc: Exception, running: bool = False) -> int:
+        """Fail every queued item not yet handed to the model with ``exc``, and with ``running`` the
+        waiters of the batches in flight too (their model calls finish, the results are dropped);
+        returns how many were failed. A draining server uses this before its deadline."""
+        items = [self._queue.popleft() for _ in range(len(self._queue))]
+        if running:
+            items += [it for batch in self._running.values() for it in batch]
+        n = 0
+        for it in items:
+            if not it.future.done():
+                it.future.set_exception(exc)
+                n += 1
+        return n
 
     async def submit(self, payloads: Sequence[Any]) -> list[Any]:
         """Results for ``payloads`` in order. Raises Overloaded or DeadlineExceeded."""
@@ -161,7 +173,12 @@ class MicroBatcher:
             self._busy += 1
             task = asyncio.get_running_loop().create_task(self._compute(batch))
             self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+            self._running[task] = batch
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._inflight.discard(task)
+        self._running.pop(task, None)
 
     async def _compute(self, batch: list[_Item]) -> None:
         assert self._slots is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -13,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.middleware.cors import CORSMiddleware
 from pydantic import BaseModel, ValidationError
 
 from .. import __version__
@@ -22,11 +24,16 @@ from ..runtime.session import default_threads
 from ..models.bundle import bundled_models
 from ..tasks.ner import NerOptions, NerTagger
 from ..tasks.extract import SchemaExtractor
-from ..tasks.schema import Schema, SchemaError, parse_schema, result_to_json
+from ..tasks.schema import Schema, SchemaError, parse_schema
 from ..tasks.sentiment import SentimentClassifier
 from .schemas import (AnalyzeRequest, AnalyzeResponse, ErrorResponse, ExtractRequest, ExtractSpanOut, NerResponse, SentimentOut,
                       TextsRequest)
+from .auth import SecurityMiddleware, load_api_keys
+from .lifecycle import Drain
 from .metrics import Metrics
+from .openapi import install_openapi
+from ..tasks.results import extract_json, ner_json, sentiment_json
+from .gpu import placement_for
 from .settings import Settings
 from .web import mount_web
 
@@ -70,14 +77,33 @@ def _validation_error(errors: list) -> ApiError:
     return ApiError(422, "invalid_field", f"{field}: {msg}", field)
 
 
-async def parse_body(request: Request, model: type[BaseModel], max_bytes: int):
-    """Read a JSON body whatever its content type: 400 if it is not JSON, 413 if too big, 422 naming the field."""
+CLOSE = {"connection": "close"}  # the rest of a refused body is not read: the connection goes
+
+
+async def read_body(request: Request, max_bytes: int, timeout_s: float) -> bytes:
+    """The body, counted as it streams in: 413 the moment it passes ``max_bytes`` (whatever the
+    Content-Length said, or without one: chunked), 408 if it has not all come within ``timeout_s``."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise ApiError(413, "request_too_large", f"request body is {declared} bytes; the limit is {max_bytes}", "body")
-    raw = await request.body()
-    if len(raw) > max_bytes:
-        raise ApiError(413, "request_too_large", f"request body is {len(raw)} bytes; the limit is {max_bytes}", "body")
+        raise ApiError(413, "request_too_large", f"request body is {declared} bytes; the limit is {max_bytes}", "body", CLOSE)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        with anyio.fail_after(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ApiError(413, "request_too_large", f"request body passed the limit of {max_bytes} bytes", "body", CLOSE)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(408, "body_timeout", f"request body not received within {timeout_s:g} s (ZHIE_BODY_TIMEOUT_S)", "body", CLOSE) from None
+    return b"".join(chunks)
+
+
+async def parse_body(request: Request, model: type[BaseModel], max_bytes: int, timeout_s: float = 30.0):
+    """Read a JSON body whatever its content type: 400 if it is not JSON, 413 if too big, 408 if too
+    slow, 422 naming the field."""
+    raw = await read_body(request, max_bytes, timeout_s)
     if not raw.strip():
         raise ApiError(400, "empty_body", "request body is empty; expected a JSON object", "body")
     try:
@@ -94,6 +120,36 @@ def _json_body(model: type[BaseModel]) -> dict:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
 
 
+class ShuttingDown(Exception):
+    """The drain deadline is near: queued work is answered 503, to be retried elsewhere."""
+
+
+class ClientGone(Exception):
+    """The client disconnected before its answer: nobody will read a response."""
+
+
+async def _unless_disconnected(request: Request, work):
+    """Await ``work`` unless the client disconnects first; then cancel it (the batcher drops the
+    cancelled texts before compute) and raise ClientGone."""
+    task = asyncio.ensure_future(work)
+
+    async def gone() -> None:
+        while True:
+            if (await request.receive())["type"] == "http.disconnect":
+                return
+
+    watch = asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+        if not task.done():
+            task.cancel()
+    if task.done() and not task.cancelled():
+        return task.result()
+    raise ClientGone()
+
+
 class Engine:
     """The loaded models and the limits applied to every request."""
 
@@ -101,23 +157,29 @@ class Engine:
         self.settings = settings
         threads = settings.threads or default_threads(settings.workers)
         t0 = time.perf_counter()
+        self.placement = placement_for(settings)  # cpu / cuda / auto; each task's CPU model loads, then its GPU one
         self.ner = NerTagger.load(
-            settings.ner_model, threads=threads, device=settings.device,
+            settings.ner_model, threads=threads, device="cpu",
             options=NerOptions(window=settings.window, overlap=settings.overlap),
         )
+        self.placement.attach("ner", self.ner, threads)
         self.ner.predict(["预热"])  # warm-up: first ORT call allocates
         self.sentiment: SentimentClassifier | None = None
         name = settings.sentiment_model
         if name and (name != "sentiment" or "sentiment" in bundled_models()):
-            self.sentiment = SentimentClassifier.load(name, threads=threads, device=settings.device)
+            self.sentiment = SentimentClassifier.load(name, threads=threads, device="cpu")
+            self.placement.attach("sentiment", self.sentiment, threads)
             self.sentiment.predict(["预热"])
         self.extract: SchemaExtractor | None = None
         name = settings.extract_model
         if name and (name != "extract" or "extract" in bundled_models()):
-            self.extract = SchemaExtractor.load(name, threads=threads, device=settings.device)
+            self.extract = SchemaExtractor.load(name, threads=threads, device="cpu")
+            self.placement.attach("extract", self.extract, threads)
             self.extract.predict(["预热"], parse_schema(["类型"]))
         self.load_seconds = time.perf_counter() - t0
+        self.drain = Drain(settings.drain_s)
         self.metrics = Metrics()
+        self.placement.register(self.metrics.registry)
         self.batchers: dict[str, MicroBatcher] = {}
         # a JSON-escaped character takes at most 12 bytes (a \\uXXXX surrogate pair)
         self.max_body_bytes = settings.max_request_chars * 12 + 65536
@@ -142,7 +204,7 @@ class Engine:
         s = self.settings
         if s.model_concurrency:
             return s.model_concurrency
-        return 1 if s.device == "cuda" else default_threads(s.workers)
+        return 1 if self.placement.device == "cuda" else default_threads(s.workers)
 
     def start(self) -> None:
         """Start the micro-batchers (needs the running event loop); all tasks share one pool of
@@ -175,16 +237,31 @@ class Engine:
 
         return observe
 
+    def shed(self, running: bool = False) -> int:
+        """Near the drain deadline: answer every text still queued (with ``running``: and every one
+        in a model call) with 503 shutting_down."""
+        return sum(b.fail_waiting(ShuttingDown("server is shutting down"), running) for b in self.batchers.values())
+
     async def stop(self) -> None:
+        self.drain.cancel()
         for b in self.batchers.values():
             await b.stop()
         self._executor.shutdown(wait=False)
 
-    async def run(self, task: str, texts: list[str]) -> list:
+    async def run(self, task: str, texts: list[str], request: Request | None = None) -> list:
+        """The model's results for ``texts``; with ``request``, a client that disconnects while its
+        texts wait gets them dropped from the queue before compute."""
+        if self.drain.shedding:
+            raise ApiError(503, "shutting_down", "server is shutting down; retry on another instance",
+                           headers={"Retry-After": "1", **CLOSE})
         b = self.batchers[task]
         self.metrics.queue_depth.labels(task).set(b.depth + len(texts))
         try:
-            return await b.submit(texts)
+            if request is None:
+                return await b.submit(texts)
+            return await _unless_disconnected(request, b.submit(texts))
+        except ShuttingDown as e:
+            raise ApiError(503, "shutting_down", f"{e}; retry on another instance", headers={"Retry-After": "1", **CLOSE}) from None
         except Overloaded as e:
             self.metrics.rejected.labels(task, "queue_full").inc()
             raise ApiError(503, "overloaded", f"server is busy: {e}; retry shortly", headers={"Retry-After": "1"}) from None
@@ -192,13 +269,15 @@ class Engine:
             self.metrics.rejected.labels(task, "timeout").inc()
             raise ApiError(503, "timeout", f"request timed out waiting for the model: {e}", headers={"Retry-After": "2"}) from None
 
-    def check_limits(self, texts: list[str]) -> None:
+    def check_limits(self, texts: list[str], single: bool | None = None) -> None:
+        """413 naming the limit; ``single``: the request gave ``text`` (not a one-item ``texts``)."""
         s = self.settings
+        single = len(texts) == 1 if single is None else single
         if len(texts) > s.max_batch_items:
             raise ApiError(413, "too_many_items", f"{len(texts)} texts in one request; the limit is {s.max_batch_items} (ZHIE_MAX_BATCH_ITEMS)", "texts")
         for i, t in enumerate(texts):
             if len(t) > s.max_text_chars:
-                raise ApiError(413, "text_too_long", f"text has {len(t)} characters; the limit is {s.max_text_chars} per text (ZHIE_MAX_TEXT_CHARS)", "text" if len(texts) == 1 else f"texts.{i}")
+                raise ApiError(413, "text_too_long", f"text has {len(t)} characters; the limit is {s.max_text_chars} per text (ZHIE_MAX_TEXT_CHARS)", "text" if single else f"texts.{i}")
         total = sum(map(len, texts))
         if total > s.max_request_chars:
             raise ApiError(413, "request_too_large", f"{total} characters in one request; the limit is {s.max_request_chars} (ZHIE_MAX_REQUEST_CHARS)", "texts")
@@ -212,11 +291,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         eng = await anyio.to_thread.run_sync(Engine, settings)
         eng.start()
+        eng.drain.install(asyncio.get_running_loop(), eng.shed)  # SIGTERM: /readyz 503, then drain
         app.state.engine = eng
         log.info("models loaded in %.2fs", eng.load_seconds)
         yield
         app.state.engine = None
         await eng.stop()
+
+    def _served(bundle) -> dict:
+        """What /readyz says of a served model: its labels (NER types), format and source, no file paths."""
+        cfg, src = bundle.config, bundle.source
+        out = {"name": bundle.name, "format": src.get("format", "zhie"), "tokenizer": bundle.tokenizer.kind}
+        if cfg.get("task") == "ner":
+            out["types"] = sorted({lab.split("-", 1)[1] for lab in cfg["labels"] if "-" in lab and lab[0] in "BIMES"})
+        elif "labels" in cfg:
+            out["labels"] = list(cfg["labels"])
+        if src.get("format", "zhie") != "zhie":
+            out["source"] = {k: src[k] for k in ("format", "architecture", "tokenizer_fingerprint", "date") if k in src}
+            if src.get("path"):  # the checkpoint folder's name only: responses carry no file paths
+                out["source"]["name"] = str(src["path"]).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+        return out
 
     app = FastAPIOffline(  # /docs with Swagger UI served from the package, not a CDN
         title="zhie",
@@ -232,11 +326,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         request.state.request_id = rid
         t0 = time.perf_counter()
+        busy = request.app.state.engine
+        if busy is not None:
+            busy.metrics.in_progress.inc()
         try:
             response = await call_next(request)
         except Exception:  # noqa: BLE001 - the server must keep serving
             log.exception("internal error in request %s %s (request id %s)", request.method, request.url.path, rid)
             response = _error(request, 500, "internal_error", f"internal error; quote request id {rid} when reporting it")
+        finally:
+            if busy is not None:
+                busy.metrics.in_progress.dec()
         elapsed = time.perf_counter() - t0
         response.headers["x-request-id"] = rid
         response.headers["x-total-time"] = f"{elapsed * 1000:.1f}ms"
@@ -252,6 +352,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
         return _error(request, exc.status, exc.code, exc.message, exc.field, exc.headers)
+
+    @app.exception_handler(ClientGone)
+    async def client_gone(request: Request, exc: ClientGone):
+        return Response(status_code=499)  # nginx's "client closed request": counted, never read
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
@@ -283,27 +387,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         eng = request.app.state.engine
         if eng is None:
             return JSONResponse({"status": "loading"}, status_code=503)
+        if eng.drain.active:  # SIGTERM came: take this instance out of the load balancer
+            return JSONResponse({"status": "draining"}, status_code=503, headers={"Retry-After": "1"})
         models = {"ner": eng.ner.bundle.name, "sentiment": eng.sentiment.bundle.name if eng.sentiment else None,
                   "extract": eng.extract.bundle.name if eng.extract else None}
         labels = {"sentiment": list(eng.sentiment.labels)} if eng.sentiment else {}
-        return {"status": "ready", "models": models, "labels": labels, "load_seconds": round(eng.load_seconds, 3)}
+        served = {task: _served(m.bundle) for task, m in (("ner", eng.ner), ("sentiment", eng.sentiment),
+                                                           ("extract", eng.extract)) if m is not None}
+        return {"status": "ready", "models": models, "labels": labels, "served": served, "load_seconds": round(eng.load_seconds, 3),
+                **eng.placement.readyz()}
 
     @app.post(
         "/v1/ner",
         tags=["ner"],
         response_model=NerResponse | list[NerResponse],
         responses={400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 500: {"model": ErrorResponse}},
-        summary="Named entities (PER, LOC, ORG) with code-point offsets",
+        summary="Named entities (PER, LOC, ORG, or an imported model's types) with code-point offsets",
         openapi_extra=_json_body(TextsRequest),
     )
     async def ner(request: Request):
         """`{"text": ...}` returns `{"entities": [...]}`; `{"texts": [...]}` returns a list of those, in order."""
         eng = engine(request)
-        body = await parse_body(request, TextsRequest, eng.max_body_bytes)
+        body = await parse_body(request, TextsRequest, eng.max_body_bytes, eng.settings.body_timeout_s)
         texts = body.items()
-        eng.check_limits(texts)
-        results = await eng.run("ner", texts)
-        out = [{"entities": [e.to_dict() for e in ents]} for ents in results]
+        eng.check_limits(texts, body.text is not None)
+        results = await eng.run("ner", texts, request)
+        out = [ner_json(ents) for ents in results]
         return out[0] if body.text is not None else out
 
     def require_sentiment(eng: Engine) -> None:
@@ -322,11 +431,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """`{"text": ...}` returns `{"label", "confidence", "scores"}`; `{"texts": [...]}` returns a list of those."""
         eng = engine(request)
         require_sentiment(eng)
-        body = await parse_body(request, TextsRequest, eng.max_body_bytes)
+        body = await parse_body(request, TextsRequest, eng.max_body_bytes, eng.settings.body_timeout_s)
         texts = body.items()
-        eng.check_limits(texts)
-        results = await eng.run("sentiment", texts)
-        out = [r.to_dict() for r in results]
+        eng.check_limits(texts, body.text is not None)
+        results = await eng.run("sentiment", texts, request)
+        out = [sentiment_json(r) for r in results]
         return out[0] if body.text is not None else out
 
     @app.post(
@@ -343,7 +452,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         `{"texts", "schema"}` returns a list of those. A bad schema is a 400 naming the node
         (`schema.属性词.情感词`); one deeper or larger than the limits is a 413."""
         eng = engine(request)
-        body = await parse_body(request, ExtractRequest, eng.max_body_bytes)
+        body = await parse_body(request, ExtractRequest, eng.max_body_bytes, eng.settings.body_timeout_s)
         s = eng.settings
         try:
             schema = parse_schema(body.schema_, max_depth=s.max_schema_depth, max_nodes=s.max_schema_nodes)
@@ -353,9 +462,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if eng.extract is None:
             raise ApiError(503, "model_unavailable", "no extraction model is loaded (set ZHIE_EXTRACT_MODEL to a model folder)")
         texts = body.items()
-        eng.check_limits(texts)
-        results = await eng.run("extract", [(t, schema, body.threshold) for t in texts])
-        out = [result_to_json(r) for r in results]
+        eng.check_limits(texts, body.text is not None)
+        results = await eng.run("extract", [(t, schema, body.threshold) for t in texts], request)
+        out = [extract_json(r) for r in results]
         return out[0] if body.text is not None else out
 
     @app.post(
@@ -372,7 +481,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         eng = engine(request)
         require_sentiment(eng)
         try:
-            body = await parse_body(request, AnalyzeRequest, eng.max_body_bytes)
+            body = await parse_body(request, AnalyzeRequest, eng.max_body_bytes, eng.settings.body_timeout_s)
         except ApiError as e:
             if e.status == 422:  # this route's contract: every bad input is a 400
                 e.status = 400
@@ -382,10 +491,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limit = eng.settings.analyze_max_chars
         if len(body.text) > limit:
             raise ApiError(413, "text_too_long", f"text has {len(body.text)} characters; the limit is {limit} (ZHIE_ANALYZE_MAX_CHARS)", "text")
-        (r,) = await eng.run("sentiment", [body.text])
+        (r,) = await eng.run("sentiment", [body.text], request)
         pos, neg = r.scores.get("positive", 0.0), r.scores.get("negative", 0.0)
         label, p = ("Positive", pos) if pos >= neg else ("Negative", neg)
         return {"label": label, "confidence": round(p / max(pos + neg, 1e-9), 4), "text": body.text}
 
     mount_web(app)
+    keys = load_api_keys(settings)
+    install_openapi(app, settings, keys=bool(keys))  # the bodies, limits and errors as enforced
+    app.add_middleware(SecurityMiddleware, keys=keys, metrics_auth=settings.metrics_auth)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:  # off by default: no Access-Control-* header at all
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+                           allow_headers=["authorization", "content-type", "x-request-id"],
+                           expose_headers=["x-request-id", "retry-after"], max_age=600)
     return app

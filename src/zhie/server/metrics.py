@@ -25,6 +25,7 @@ class Metrics:
                                      buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r)
         self.batch_chars = Histogram("zhie_batch_chars", "characters per model call", ["task"],
                                      buckets=(16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576), registry=r)
+        self.in_progress = Gauge("zhie_requests_in_progress", "HTTP requests being handled (this one included)", registry=r)
         self.queue_depth = Gauge("zhie_queue_depth", "texts waiting for a model call", ["task"], registry=r)
         self.rejected = Counter("zhie_rejected_total", "requests refused because the queue was full or timed out", ["task", "reason"], registry=r)
 

@@ -31,7 +31,7 @@ class ExtractRequest(TextsRequest):
         examples=[{"产品名称": None, "价格": None, "属性词": {"情感词": None}}],
     )
     threshold: float | None = Field(
-        default=None, gt=0, lt=1,
+        default=None, gt=0, lt=1, strict=True,  # a number, not "0.5" (what /openapi.json says)
         description="Probability a span's start and end must each pass (Taskflow's `position_prob`); "
                     "lower finds more, less precisely. Default: the model's (0.5).",
     )
@@ -47,7 +47,7 @@ class ExtractSpanOut(BaseModel):
 
 
 class EntityOut(BaseModel):
-    type: str = Field(description="PER, LOC or ORG")
+    type: str = Field(description="entity type: PER, LOC or ORG for the bundled model; an imported model's own type names, unchanged")
     text: str
     start: int = Field(description="code-point offset into the caller's text")
     end: int = Field(description="exclusive end; text[start:end] == entity text")

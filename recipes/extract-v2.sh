@@ -7,8 +7,8 @@ set -euo pipefail
 DATASETS=${DATASETS:-../shared/datasets}
 INIT=${INIT:-runs/extract-v1}
 RUN=${RUN:-runs/extract-v2}
-.venv/bin/python -m zhie.train.uie_data --datasets "$DATASETS" --out data/eval/extract-dev.jsonl --per-source 200
-.venv/bin/zhie train extract --datasets "$DATASETS" --out "$RUN" --init "$INIT" --augment 0.5 \
+.venv/bin/python -m zhie.train.uie_data --datasets "$DATASETS" --dev-split random --out data/eval/extract-dev.jsonl --per-source 200
+.venv/bin/zhie train extract --datasets "$DATASETS" --out "$RUN" --dev-split random --init "$INIT" --augment 0.5 \
   --sources msra:2500 weibo cluener:3500 literature:2000 duie:6000 sanwen:1500 finre:2000 duee cote:1500 aste:3000 \
   --epochs 1.0 --batch-tokens 3072 --lr-encoder 5e-5 --lr-head 5e-4 --seed 13 --threads 2 --save-every 200
 .venv/bin/zhie export extract --run "$RUN" --out src/zhie/models/bundled/extract --check-data data/eval/extract-dev.jsonl

@@ -20,9 +20,9 @@ set -euo pipefail
 DATASETS=${DATASETS:-../shared/datasets}
 INIT=${INIT:-runs/extract-v6}
 RUN=${RUN:-runs/extract-v7}
-.venv/bin/python -m zhie.train.uie_data --datasets "$DATASETS" --out data/eval/extract-dev.jsonl --per-source 200 \
+.venv/bin/python -m zhie.train.uie_data --datasets "$DATASETS" --dev-split random --out data/eval/extract-dev.jsonl --per-source 200 \
   --train-held-out data/eval/extract-train-held-out.jsonl
-.venv/bin/zhie train extract --datasets "$DATASETS" --out "$RUN" --init "$INIT" --augment 0.5 --merge-extra 1 --lead-ins 0.5 \
+.venv/bin/zhie train extract --datasets "$DATASETS" --out "$RUN" --dev-split random --init "$INIT" --augment 0.5 --merge-extra 1 --lead-ins 0.5 \
   --sources msra:1500 weibo:1500 cluener:2500 literature:1500 duie:4000 sanwen:1000 finre:1000 duee:3000 cote:1000 aste:2000 apc:4500 \
   --epochs 1.0 --batch-tokens 3072 --lr-encoder 2e-5 --lr-head 2e-4 --seed 19 --threads 2 --save-every 200
 .venv/bin/zhie export extract --run "$RUN" --out "$RUN/bundle-sq" --check-data data/eval/extract-dev.jsonl \

@@ -7,8 +7,8 @@ set -euo pipefail
 DATASETS=${DATASETS:-../shared/datasets}
 INIT=${INIT:-runs/ner-v2}
 RUN=${RUN:-runs/extract-v1}
-.venv/bin/python -m zhie.train.uie_data --datasets "$DATASETS" --out data/eval/extract-dev.jsonl --per-source 200
-.venv/bin/zhie train extract --datasets "$DATASETS" --out "$RUN" --init "$INIT" \
+.venv/bin/python -m zhie.train.uie_data --datasets "$DATASETS" --dev-split random --out data/eval/extract-dev.jsonl --per-source 200
+.venv/bin/zhie train extract --datasets "$DATASETS" --out "$RUN" --dev-split random --init "$INIT" \
   --sources msra:5000 weibo cluener:5000 literature:2500 duie:5000 sanwen:4000 finre:4000 duee cote:3000 aste:5000 \
   --epochs 1.0 --batch-tokens 3072 --seed 13 --threads 2 --save-every 200
 .venv/bin/zhie export extract --run "$RUN" --out src/zhie/models/bundled/extract --check-data data/eval/extract-dev.jsonl

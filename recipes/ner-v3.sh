@@ -10,6 +10,6 @@ DATASETS=${DATASETS:-../shared/datasets}
 INIT=${INIT:-runs/ner-v2}
 RUN=${RUN:-runs/ner-v3}
 OUT=${OUT:-runs/ner-v3-served}
-.venv/bin/zhie train ner --datasets "$DATASETS" --out "$RUN" --init "$INIT" --extra weibo cluener --epochs 0.8 \
+.venv/bin/zhie train ner --datasets "$DATASETS" --out "$RUN" --dev-split random --init "$INIT" --extra weibo cluener --epochs 0.8 \
   --lr-encoder 5e-5 --lr-head 1e-3 --warmup 0.02 --batch-tokens 1600 --seed 15 --threads 2 --save-every 200
 bash recipes/ner-check.sh "$RUN" "$OUT"

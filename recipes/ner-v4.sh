@@ -13,7 +13,7 @@ ENCODER=${ENCODER:-runs/ner-v3}
 CACHE=${CACHE:-runs/ner-v3-cache}
 RUN=${RUN:-runs/ner-v4}
 OUT=${OUT:-src/zhie/models/bundled/ner}
-.venv/bin/zhie train ner-cache --run "$ENCODER" --out "$CACHE" --datasets "$DATASETS" --threads 2
+.venv/bin/zhie train ner-cache --run "$ENCODER" --out "$CACHE" --datasets "$DATASETS" --dev-split random --threads 2
 .venv/bin/zhie train ner-head --cache "$CACHE" --run "$ENCODER" --out "$RUN-head" --lstm 192 --epochs 2 --lr 2e-3 \
   --seed 13 --threads 2 --write-run "$RUN"
 bash recipes/ner-check.sh "$RUN" "$OUT"

@@ -9,6 +9,6 @@ set -euo pipefail
 DATASETS=${DATASETS:-../shared/datasets}
 INIT=${INIT:-runs/ner-v5}
 RUN=${RUN:-runs/ner-v6}
-.venv/bin/zhie train ner --datasets "$DATASETS" --out "$RUN" --init "$INIT" --lstm 192 --extra weibo cluener --epochs 0.6 \
+.venv/bin/zhie train ner --datasets "$DATASETS" --out "$RUN" --dev-split random --init "$INIT" --lstm 192 --extra weibo cluener --epochs 0.6 \
   --lr-encoder 3e-5 --lr-head 3e-4 --warmup 0.02 --batch-tokens 1600 --seed 22 --threads 2 --save-every 200
 bash recipes/ner-check.sh "$RUN" "$RUN/bundle"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sentiment n3, a trial: n2 (recipes/sentiment-n2.sh) learnt epidemic posts (SMP2020-EWECT virus dev 0.629 ->
+# Sentiment n3, a trial: n2 (docs/experiments/recipes/sentiment-n2.sh) learnt epidemic posts (SMP2020-EWECT virus dev 0.629 ->
 # 0.739) but lost 2.1 points on ChnSentiCorp's unseen dev texts with reviews a quarter of its mixture. n3
 # continues n1 (bundled) for one pass with reviews over half of it: all of ChnSentiCorp (dev texts dropped,
 # about 9,200), 5,000 virus posts and 3,000 usual Weibo posts; seed 19, lr 2e-5 / 5e-4. About 45 minutes on

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ..text.tags import bio_to_spans, bmes_to_spans
@@ -111,12 +111,58 @@ def map_types(docs: Sequence[Doc], mapping: dict[str, str] | None) -> list[Doc]:
     return out
 
 
-def split_dev(items: Sequence, fraction: float = 0.05, seed: int = 13) -> tuple[list, list]:
-    """Deterministic train/dev split carved from a training file."""
-    idx = list(range(len(items)))
-    random.Random(seed).shuffle(idx)
-    n_dev = max(1, int(round(len(items) * fraction)))
-    dev_idx = set(idx[:n_dev])
-    train = [items[i] for i in range(len(items)) if i not in dev_idx]
+DEV_SPLITS = ("contiguous", "random")
+DEV_BLOCKS = 10  # a carved dev split is this many contiguous blocks (fewer when the file is small)
+
+
+def split_dev(items: Sequence, fraction: float = 0.05, seed: int = 13, mode: str = "contiguous", *,
+              blocks: int = DEV_BLOCKS, doc_of: Callable[[object], object] | None = None) -> tuple[list, list]:
+    """Deterministic (train, dev) split carved from a training file; dev is never trained on.
+
+    ``contiguous`` (the dev protocol since issue 22): the items are cut into runs of consecutive
+    items, whole documents where ``doc_of(item)`` names them (consecutive items with the same key),
+    else blocks of about ``fraction * len(items) / blocks`` items, and ``blocks`` of those runs,
+    drawn with ``seed``, are dev: about ``fraction`` of the items. Neighbouring sentences of one
+    article share their names, so a dev sentence whose neighbours are trained on measures
+    memorisation (84 % of the mentions of MSRA's random 5 % occur in the rest of its train file,
+    57 % for a contiguous block). ``random``: the old split, ``fraction`` of single items drawn with
+    ``seed``, kept only to compare with figures measured on it before. Both keep the file's order."""
+    n = len(items)
+    if mode == "random":
+        idx = list(range(n))
+        random.Random(seed).shuffle(idx)
+        dev_idx = set(idx[: max(1, int(round(n * fraction)))])
+    elif mode == "contiguous":
+        dev_idx = set(_contiguous_dev(items, fraction, seed, blocks, doc_of))
+    else:
+        raise ValueError(f"unknown dev split {mode!r}; expected one of {DEV_SPLITS}")
+    train = [items[i] for i in range(n) if i not in dev_idx]
     dev = [items[i] for i in sorted(dev_idx)]
     return train, dev
+
+
+def _contiguous_dev(items: Sequence, fraction: float, seed: int, blocks: int, doc_of) -> list[int]:
+    n = len(items)
+    if n == 0:
+        return []
+    target = max(1, int(round(n * fraction)))
+    if doc_of is not None:  # runs of one document each
+        runs, start = [], 0
+        for i in range(1, n + 1):
+            if i == n or doc_of(items[i]) != doc_of(items[start]):
+                runs.append((start, i))
+                start = i
+        order = list(range(len(runs)))
+        random.Random(seed).shuffle(order)
+        out: list[int] = []
+        for r in order:  # whole documents until the fraction is reached
+            if len(out) >= target:
+                break
+            out.extend(range(*runs[r]))
+        return out
+    blocks = max(1, min(blocks, target))
+    size = max(1, -(-target // blocks))  # ceil
+    slots = max(1, n // size)
+    chosen = sorted(random.Random(seed).sample(range(slots), min(blocks, slots)))
+    out = [i for b in chosen for i in range(b * size, min(n, (b + 1) * size))]
+    return out[: max(target, 1)] if len(out) > target else out

@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", required=True)
     p.add_argument("--format", required=True)
     p.add_argument("--map", default="", help="TYPE=PER,... as zhie eval ner --map")
-    p.add_argument("--dev-split", action="store_true", help="score the carved dev split (5 %%, seed 13)")
+    p.add_argument("--dev-split", nargs="?", const="contiguous", default=None, choices=["contiguous", "random"],
+                   help="score the carved dev split (5 %%, seed 13; contiguous blocks, or the old random split)")
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     mapping = parse_map(a.map)
     docs = read_ner(a.data, a.format)
     if a.dev_split:
-        docs = split_dev(docs)[1]
+        docs = split_dev(docs, mode=a.dev_split)[1]
     docs = map_types(docs, mapping)
     members = [NerTagger.load(m, threads=a.threads) for m in a.models]
     types = sorted(set(mapping.values())) if mapping else None

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..text.vocab import BOS, EOS, PAD, CharVocab
-from .loop import config_parser, fit, init_from, prepare_encoder, seed_everything
+from .loop import config_parser, fit, init_from, prepare_encoder, resume_config, seed_everything
 
 log = logging.getLogger("zhie.train")
 
@@ -55,6 +55,14 @@ class ExtractTrainConfig:
     init: str = ""
     # > 0: the split encoder (modeling.SplitSpanExtractor): prompt and text apart for this many layers
     split: int = 0
+    # dev records left out of training: "contiguous" blocks of each corpus (the dev protocol since issue 22) or
+    # "random" records, as every extractor up to v7 was trained
+    dev_split: str = "contiguous"
+    # stopping and resuming (zhie.train.loop.fit): --resume RUN goes on from RUN/resume.pt, saved every
+    # --checkpoint-minutes, at the end and on SIGTERM/SIGINT; --max-steps N stops (resumably) at step N
+    resume: str = ""
+    checkpoint_minutes: float = 5.0
+    max_steps: int = 0
 
 
 def encode_example(prompt: str, text: str, spans, vocab: CharVocab, max_len: int):
@@ -134,7 +142,7 @@ def collate(examples, idx):
 def build_examples(cfg: ExtractTrainConfig):
     from .uie_data import examples, lead_ins, load_records
 
-    train, dev = load_records(cfg.datasets, seed=13)
+    train, dev = load_records(cfg.datasets, seed=13, dev_split=cfg.dev_split)
     if cfg.lead_ins > 0:
         apc = lead_ins([r for r in train if r.source == "apc"], cfg.lead_ins, seed=cfg.seed)
         train = [r for r in train if r.source != "apc"] + apc
@@ -172,7 +180,7 @@ def train_extract(cfg: ExtractTrainConfig, chosen: list | None = None) -> Path:
         chosen, _ = build_examples(cfg)
     bert, vocab = prepare_encoder(cfg.datasets, out)
     model = SplitSpanExtractor(bert, split=cfg.split) if cfg.split else SpanExtractor(bert)
-    if cfg.init:
+    if cfg.init and not cfg.resume:  # a resumed run's weights come from its resume.pt
         init_from(model, vocab, Path(cfg.init), kind="extract")
     encode = encode_example_split if cfg.split else encode_example
     examples = [piece for e in chosen for piece in encode(e.prompt, e.text, e.spans, vocab, cfg.max_len)]
@@ -192,14 +200,15 @@ def train_extract(cfg: ExtractTrainConfig, chosen: list | None = None) -> Path:
     extra = {"kind": "extract", "head_config": model.head_config()}
     fit(model, lengths, step_loss, out, epochs=cfg.epochs, batch_tokens=cfg.batch_tokens,
         lr_encoder=cfg.lr_encoder, lr_head=cfg.lr_head, warmup=cfg.warmup, weight_decay=cfg.weight_decay,
-        seed=cfg.seed, log_every=cfg.log_every, save_every=cfg.save_every, extra_state=extra)
+        seed=cfg.seed, log_every=cfg.log_every, save_every=cfg.save_every, extra_state=extra, resume=bool(cfg.resume),
+        checkpoint_minutes=cfg.checkpoint_minutes, max_steps=cfg.max_steps)
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
     args = config_parser(ExtractTrainConfig, "zhie train extract", __doc__, {"sources": None}).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    train_extract(ExtractTrainConfig(**vars(args)))
+    train_extract(resume_config(ExtractTrainConfig, vars(args)) if args.resume else ExtractTrainConfig(**vars(args)))
 
 
 if __name__ == "__main__":

@@ -110,10 +110,43 @@ def save_checkpoint(model, path: Path, step: int, **extra) -> None:
     tmp.replace(path)
 
 
+RESUME_FILE = "resume.pt"  # in the run folder: everything a stopped run needs to go on exactly where it was
+
+
+class TrainingStopped(SystemExit):
+    """A run stopped before its last step (a signal, or ``max_steps``), its state saved: ``--resume RUN`` goes on."""
+
+
+def _data_fingerprint(lengths: Sequence[int], batch_tokens: int) -> str:
+    import hashlib
+
+    h = hashlib.sha256(np.asarray(lengths, dtype=np.int64).tobytes())
+    h.update(str(batch_tokens).encode())
+    return h.hexdigest()[:16]
+
+
+def save_resume_state(path: Path, **state) -> None:
+    import torch
+
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # atomic: a run killed while saving keeps its previous state
+
+
 def fit(model, lengths: Sequence[int], step_loss: Callable[[list[int]], "object"], out: Path, *, epochs: float,
         batch_tokens: int, lr_encoder: float, lr_head: float, warmup: float, weight_decay: float, seed: int,
-        log_every: int = 50, save_every: int = 300, extra_state: dict | None = None) -> None:
-    """Train ``model``: ``step_loss(indices)`` returns the loss of one batch of example indices."""
+        log_every: int = 50, save_every: int = 300, extra_state: dict | None = None, resume: bool = False,
+        checkpoint_minutes: float = 5.0, max_steps: int = 0) -> None:
+    """Train ``model``: ``step_loss(indices)`` returns the loss of one batch of example indices.
+
+    Every ``checkpoint_minutes`` (and at the end) the run folder gets ``resume.pt``: weights,
+    optimiser, scheduler, the RNG states (Python, NumPy, torch and the batch order's own) and the
+    position in the data. SIGTERM or SIGINT (Ctrl-C) ends the step under way, saves that state and
+    stops, as does reaching step ``max_steps`` (0: no limit); both raise :class:`TrainingStopped`.
+    With ``resume`` the run goes on from ``resume.pt`` and ends with the weights an unbroken run
+    would have (the same machine and thread count; checked by tests/test_resume.py)."""
+    import signal
+
     import torch
 
     rng = random.Random(seed)
@@ -129,30 +162,109 @@ def fit(model, lengths: Sequence[int], step_loss: Callable[[list[int]], "object"
         return (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
-    step, t0, run_loss = 0, time.time(), 0.0
+    fingerprint = _data_fingerprint(lengths, batch_tokens)
+    step, run_loss, epoch_rng, pos, spent = 0, 0.0, rng.getstate(), 0, 0.0
+    resume_path = out / RESUME_FILE
+    if resume:
+        if not resume_path.exists():
+            raise SystemExit(f"--resume {out}: no {RESUME_FILE} there (a run saves it every {checkpoint_minutes:g} minutes)")
+        st = torch.load(resume_path, map_location="cpu", weights_only=False)
+        if st["fingerprint"] != fingerprint or st["total"] != total:
+            raise SystemExit(f"--resume {out}: the training data or schedule differ from the stopped run's "
+                             f"({st['total']} steps, data {st['fingerprint']}; now {total}, {fingerprint})")
+        if st["step"] >= total:
+            log.info("%s: already finished (%d steps)", out, total)
+            return
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        step, run_loss, pos, spent = st["step"], st["run_loss"], st["pos"], st["seconds"]
+        epoch_rng = st["epoch_rng"]
+        random.setstate(st["python_rng"])
+        np.random.set_state(st["numpy_rng"])
+        torch.set_rng_state(st["torch_rng"])
+        log.info("resumed %s at step %d/%d", out, step, total)
+
+    def save_state() -> None:
+        save_resume_state(resume_path, model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
+                          step=step, total=total, pos=pos, epoch_rng=epoch_rng, run_loss=run_loss,
+                          seconds=spent + time.time() - t0, python_rng=random.getstate(), numpy_rng=np.random.get_state(),
+                          torch_rng=torch.get_rng_state(), fingerprint=fingerprint)
+
+    stop: list[int] = []
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            previous[sig] = signal.signal(sig, lambda signum, _frame: stop.append(signum))
+        except ValueError:  # not the main thread: no handlers, the run still checkpoints on time
+            break
+    t0, last_save = time.time(), time.time()
     model.train()
-    while step < total:
-        for idx in length_batches(lengths, batch_tokens, rng):
-            loss = step_loss(idx)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            step += 1
-            run_loss += loss.item()
-            if step % log_every == 0:
-                el = time.time() - t0
-                log.info("step %d/%d loss %.4f %.1fs elapsed, eta %.0fs", step, total, run_loss / log_every, el, el / step * (total - step))
-                with open(out / "log.jsonl", "a", encoding="utf-8") as f:
-                    f.write(json.dumps({"step": step, "loss": round(run_loss / log_every, 5), "seconds": round(el, 1)}) + "\n")
-                run_loss = 0.0
-            if step % save_every == 0:
-                save_checkpoint(model, out / "model.pt", step, **(extra_state or {}))
-            if step >= total:
-                break
+    try:
+        rng.setstate(epoch_rng)
+        while step < total:
+            epoch_rng = rng.getstate()  # the batch order of this epoch is drawn from here (again, on resume)
+            batches = length_batches(lengths, batch_tokens, rng)
+            while pos < len(batches) and step < total:
+                loss = step_loss(batches[pos])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                sched.step()
+                step += 1
+                pos += 1
+                run_loss += loss.item()
+                if step % log_every == 0:
+                    el = spent + time.time() - t0
+                    log.info("step %d/%d loss %.4f %.1fs elapsed, eta %.0fs", step, total, run_loss / log_every, el,
+                             el / step * (total - step))
+                    with open(out / "log.jsonl", "a", encoding="utf-8") as f:
+                        f.write(json.dumps({"step": step, "loss": round(run_loss / log_every, 5), "seconds": round(el, 1)}) + "\n")
+                    run_loss = 0.0
+                if step % save_every == 0:
+                    save_checkpoint(model, out / "model.pt", step, **(extra_state or {}))
+                stopping = bool(stop) or (max_steps and step >= max_steps and step < total)
+                if stopping or time.time() - last_save >= checkpoint_minutes * 60:
+                    save_state()
+                    last_save = time.time()
+                if stopping:
+                    save_checkpoint(model, out / "model.pt", step, **(extra_state or {}))
+                    why = f"signal {stop[0]}" if stop else f"--max-steps {max_steps}"
+                    log.info("stopped at step %d/%d (%s); state saved to %s", step, total, why, resume_path)
+                    raise TrainingStopped(f"training stopped at step {step}/{total} ({why}); go on with --resume {out}")
+            if pos >= len(batches):
+                pos = 0
+        save_state()
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
     save_checkpoint(model, out / "model.pt", step, **(extra_state or {}))
-    log.info("training done in %.0fs", time.time() - t0)
+    log.info("training done in %.0fs", spent + time.time() - t0)
+
+
+RUNTIME_FIELDS = {"resume", "max_steps", "checkpoint_minutes", "threads", "log_every"}  # may change on --resume
+
+
+def resume_config(cls, args: dict):
+    """The config of ``zhie train TASK --resume RUN``: the stopped run's own ``config.json``, with only
+    :data:`RUNTIME_FIELDS` taken from the command line; any other flag set to something else is refused."""
+    run = Path(args["resume"])
+    path = run / "config.json"
+    if not path.exists():
+        raise SystemExit(f"--resume {run}: not a run folder (no config.json)")
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    fields = cls.__dataclass_fields__
+    defaults = {k: (f.default_factory() if callable(f.default_factory) else f.default) for k, f in fields.items()}  # type: ignore[misc]
+    clash = [k for k, v in args.items() if k not in RUNTIME_FIELDS and k != "out" and k in saved and v != defaults[k]
+             and v != saved[k]]
+    if clash:
+        raise SystemExit(f"--resume {run}: {', '.join('--' + k.replace('_', '-') for k in clash)} differ from the run's "
+                         f"config.json; a resumed run keeps its own settings")
+    cfg = {**defaults, **{k: v for k, v in saved.items() if k in fields}}
+    cfg.update({k: args[k] for k in RUNTIME_FIELDS if k in args})
+    cfg["out"] = str(run)
+    return cls(**cfg)
 
 
 def config_parser(cls, prog: str, doc: str | None, choices: dict[str, list[str]] | None = None):

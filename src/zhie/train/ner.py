@@ -17,7 +17,7 @@ from ..text.tags import bio_labels, spans_to_bio
 from ..text.types import ENTITY_TYPES, Doc
 from ..text.vocab import BOS, EOS, PAD, CharVocab
 from .data import map_types, read_ner, split_dev
-from .loop import config_parser, fit, init_from, prepare_encoder, seed_everything
+from .loop import config_parser, fit, init_from, prepare_encoder, resume_config, seed_everything
 
 log = logging.getLogger("zhie.train")
 
@@ -38,6 +38,9 @@ class NerTrainConfig:
     weight_decay: float = 0.01
     dev_fraction: float = 0.05
     dev_seed: int = 13  # the dev split is fixed by this, not by --seed, so evaluations stay comparable
+    # "contiguous": blocks of consecutive sentences (zhie.train.data.split_dev, the dev protocol since issue 22);
+    # "random": single sentences, the split every run before it was trained and scored on
+    dev_split: str = "contiguous"
     extra: list[str] = field(default_factory=list)  # "weibo", "cluener": mapped into PER/LOC/ORG
     max_train_sentences: int = 0  # 0: all
     threads: int = 0
@@ -46,19 +49,24 @@ class NerTrainConfig:
     max_len: int = 126
     init: str = ""  # a previous run folder: continue from its weights (same vocabulary)
     lstm: int = 0  # units per direction of a BiLSTM between encoder and CRF (0: none); must match --init's head
+    # stopping and resuming (zhie.train.loop.fit): --resume RUN goes on from RUN/resume.pt, saved every
+    # --checkpoint-minutes, at the end and on SIGTERM/SIGINT; --max-steps N stops (resumably) at step N
+    resume: str = ""
+    checkpoint_minutes: float = 5.0
+    max_steps: int = 0
 
 
 def load_corpora(cfg: NerTrainConfig) -> tuple[list[Doc], dict[str, list[Doc]]]:
     root = Path(cfg.datasets)
     msra = read_ner(root / "ner/msra/train.bio", "bio")
-    train, dev = split_dev(msra, cfg.dev_fraction, cfg.dev_seed)
+    train, dev = split_dev(msra, cfg.dev_fraction, cfg.dev_seed, cfg.dev_split)
     devs = {"msra": dev}
     if "weibo" in cfg.extra:
         train += map_types(read_ner(root / "ner/weibo/train.conll", "weibo"), WEIBO_MAP)
         devs["weibo"] = map_types(read_ner(root / "ner/weibo/dev.conll", "weibo"), WEIBO_MAP)
     if "cluener" in cfg.extra:
         cl = map_types(read_ner(root / "ner/cluener/train.json", "cluener"), CLUENER_MAP)
-        cl_train, cl_dev = split_dev(cl, cfg.dev_fraction, cfg.dev_seed)
+        cl_train, cl_dev = split_dev(cl, cfg.dev_fraction, cfg.dev_seed, cfg.dev_split)
         train += cl_train
         devs["cluener"] = cl_dev
     return train, devs
@@ -103,7 +111,7 @@ def train_ner(cfg: NerTrainConfig) -> Path:
     bert, vocab = prepare_encoder(cfg.datasets, out)
     labels = bio_labels(ENTITY_TYPES)
     model = CharTagger(bert, labels, lstm=cfg.lstm)
-    if cfg.init:
+    if cfg.init and not cfg.resume:  # a resumed run's weights come from its resume.pt
         init_from(model, vocab, Path(cfg.init))
 
     train_docs, devs = load_corpora(cfg)
@@ -120,14 +128,15 @@ def train_ner(cfg: NerTrainConfig) -> Path:
     fit(model, [len(x) for x, _ in examples], step_loss, out, epochs=cfg.epochs, batch_tokens=cfg.batch_tokens,
         lr_encoder=cfg.lr_encoder, lr_head=cfg.lr_head, warmup=cfg.warmup, weight_decay=cfg.weight_decay,
         seed=cfg.seed, log_every=cfg.log_every, save_every=cfg.save_every,
-        extra_state={"kind": "ner", "head_config": model.head_config()})
+        extra_state={"kind": "ner", "head_config": model.head_config()}, resume=bool(cfg.resume),
+        checkpoint_minutes=cfg.checkpoint_minutes, max_steps=cfg.max_steps)
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
     args = config_parser(NerTrainConfig, "zhie train ner", __doc__, {"extra": ["weibo", "cluener"]}).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    train_ner(NerTrainConfig(**vars(args)))
+    train_ner(resume_config(NerTrainConfig, vars(args)) if args.resume else NerTrainConfig(**vars(args)))
 
 
 if __name__ == "__main__":

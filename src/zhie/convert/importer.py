@@ -9,24 +9,16 @@ TorchScript exporter as ``zhie.models.export``) -> fuse, and INT8 as the bundled
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import shutil
 import tempfile
 from pathlib import Path
 
+from ..models.bundle import file_sha256
 from ..models.formats import Converted, ImportError_, detect
 
 TASKS = ("ner", "sentiment", "extract")
 FORMAT_VERSION = 2
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def require_torch() -> None:
@@ -95,7 +87,7 @@ def import_model(src: str | Path, task: str, out: str | Path, fmt: str = "auto",
         files = {}
         for p in conv.source_files:
             rel = p.relative_to(src) if p.is_relative_to(src) else Path(p.name)
-            files[str(rel)] = sha256(p)
+            files[str(rel)] = file_sha256(p)
         config["source"] = {
             "path": str(src.resolve()), "format": f.name, "files": files,
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "zhie_version": __version__,

@@ -390,19 +390,7 @@ def check(conv: Converted, folder: Path, texts: list[str] | None = None, *, stri
     return report
 
 
-def _runtime_ready() -> str | None:
-    """None when zhie's decoders read the imported-model contract; else why not (reported, not failed)."""
-    try:
-        import zhie.text.tokenize  # noqa: F401
-    except ModuleNotFoundError:
-        return "skipped: zhie.text.tokenize does not exist yet (the decoders do not read format_version 2)"
-    return None
-
-
 def _runtime_ner(folder, onnx_path, texts, ref_ents, ref_enc, framed, strict, errors) -> dict:
-    why = _runtime_ready()
-    if why:
-        return {"skipped": why}
     from ..tasks.ner import NerOptions, NerTagger
 
     # one window of the model's full length, as the reference reads each text
@@ -425,9 +413,6 @@ def _runtime_ner(folder, onnx_path, texts, ref_ents, ref_enc, framed, strict, er
 
 
 def _runtime_sentiment(folder, texts, ref_probs, labels, ref_enc, framed, strict, errors) -> dict:
-    why = _runtime_ready()
-    if why:
-        return {"skipped": why}
     from ..tasks.sentiment import SentimentClassifier, SentimentOptions
 
     maxp = int(json.loads((folder / "config.json").read_text(encoding="utf-8")).get("max_positions", 512))

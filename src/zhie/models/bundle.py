@@ -7,6 +7,7 @@ one from a Hugging Face, ModelScope or PaddleNLP checkpoint).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,15 @@ class ModelBundle:
     @property
     def name(self) -> str:
         return self.config.get("name", self.path.name)
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file, read in 1 MB blocks (provenance of imports, keys of GPU model caches)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def bundled_models() -> list[str]:

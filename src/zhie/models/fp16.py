@@ -18,7 +18,6 @@ first ``--device cuda`` start, where ``onnx`` is installed (the gpu extra has it
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -26,6 +25,8 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+
+from .bundle import file_sha256
 
 log = logging.getLogger("zhie.models")
 
@@ -35,14 +36,6 @@ KINDS = {"fp16": ("onnx_fp16", FP16_NAME, "fp16"), "int8": ("onnx_int8x", INT8X_
 # ops kept in float32 besides ORT's defaults (the converter misses Casts around a kept node whose input
 # types shape inference cannot tell, e.g. after contrib ops: keeping the BiLSTM in float32 broke the graph)
 KEEP_FLOAT_OPS: list[str] = []
-
-
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def dequantize(model):
@@ -192,7 +185,7 @@ def export_fp16(folder: str | Path, source: str | Path | None = None, kind: str 
         raise FileNotFoundError(f"--from {src}: no such ONNX file")
     out = bundle.path / name
     info = _write(kind, src, out)
-    info["int8_sha256"] = _sha(bundle.onnx_path)
+    info["int8_sha256"] = file_sha256(bundle.onnx_path)
     if source:
         info["from"] = str(Path(source).resolve())
     cfg_path = bundle.path / "config.json"
@@ -212,7 +205,7 @@ def fp16_model_for(bundle, cache_dir: Path | None = None, kind: str = "fp16") ->
     name = bundle.config.get(key)
     if name and (bundle.path / name).is_file():
         made_from = bundle.config.get(info_key, {}).get("int8_sha256")
-        if not made_from or made_from == _sha(bundle.onnx_path):
+        if not made_from or made_from == file_sha256(bundle.onnx_path):
             return bundle.path / name, None
         log.warning("%s: %s was made for another model.onnx (the INT8 model changed since); not used", bundle.path, name)
     if cache_dir is None:
@@ -222,7 +215,7 @@ def fp16_model_for(bundle, cache_dir: Path | None = None, kind: str = "fp16") ->
     except ImportError as e:
         return bundle.onnx_path, (f"no {fname} in {bundle.path} and the onnx package does not import to make one ({e}; "
                                   f"pip install onnx, or zhie export-fp16 {bundle.path} where it is)")
-    final = cache_dir / info_key / _sha(bundle.onnx_path)[:24] / fname
+    final = cache_dir / info_key / file_sha256(bundle.onnx_path)[:24] / fname
     if final.is_file():
         return final, None
     try:

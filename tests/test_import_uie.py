@@ -510,7 +510,7 @@ def test_uie_pytorch_layout_is_detected_and_matches_uie_pytorch(uie_src, tmp_pat
     assert fmt.name == "paddle-uie" and match.task == "extract"
     conv = convert(src, "extract")
     assert conv.config["split"] == 0 and conv.config["pairing"] == "nearest_start" and conv.config["prompt"] == "uie"
-    assert conv.config["tokenizer"]["lowercase"] is True and conv.config["specials"] == {"cls": 2, "sep": 3, "pad": 0}
+    assert conv.config["tokenizer"]["lowercase"] is True and conv.config["specials"] == {"cls": 2, "sep": 3, "pad": 0, "unk": 1}
     d_mod, d_ort = logits_vs_onnx(conv, tmp_path)
     assert d_mod < 1e-4 and d_ort < 1e-4, (d_mod, d_ort)
     # the format's reference (uie_pytorch's UIE over the checkpoint's own keys) is the model that was saved

@@ -28,7 +28,8 @@ import re
 from pathlib import Path
 
 from . import Converted, Format, ImportError_, Match, read_json, register, weight_files
-from .uie_common import PARITY_PROMPTS, PARITY_TEXTS, hf_tokenizer, wordpiece_config
+from .common import read_vocab, wordpiece
+from .uie_common import PARITY_PROMPTS, PARITY_TEXTS, hf_tokenizer
 
 NAME = "paddle-uie"
 SIZES = {(12, 768): "uie-base", (6, 768): "uie-medium", (6, 384): "uie-mini", (4, 384): "uie-micro", (4, 312): "uie-nano"}
@@ -251,9 +252,10 @@ def convert(src: Path, task: str = "extract", labels: list[str] | None = None) -
                            f"unexpected {unexpected[:6]}")
     reference.eval()
 
-    tokenizer, specials, vocab = wordpiece_config(src)
-    if max(vocab.values()) >= config.vocab_size:
-        raise ImportError_(f"{src / 'vocab.txt'} has {len(vocab)} entries but the embeddings only {config.vocab_size} rows")
+    tokenizer, specials, _, _ = wordpiece(src)
+    n_vocab = len(read_vocab(src / "vocab.txt"))
+    if n_vocab > config.vocab_size:
+        raise ImportError_(f"{src / 'vocab.txt'} has {n_vocab} entries but the embeddings only {config.vocab_size} rows")
     max_positions = min(MAX_POSITIONS, config.max_position_embeddings)
     size = SIZES.get((config.num_hidden_layers, config.hidden_size), f"uie ({config.num_hidden_layers}L-{config.hidden_size}H)")
     zconf = {

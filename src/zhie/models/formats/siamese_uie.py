@@ -23,7 +23,8 @@ import re
 from pathlib import Path
 
 from . import Converted, ImportError_, Match, read_json, weight_files
-from .uie_common import PARITY_PROMPTS, PARITY_TEXTS, hf_tokenizer, wordpiece_config
+from .common import read_vocab, wordpiece
+from .uie_common import PARITY_PROMPTS, PARITY_TEXTS, hf_tokenizer
 
 TASKS = ("siamese-uie", "siamese_uie")
 CROSS_LAYERS = 6  # SiameseUieModel.set_crossattention_layer(num_hidden_layers=6)
@@ -129,9 +130,10 @@ def convert_siamese(src: Path, labels: list[str] | None = None) -> Converted:
                            f"unexpected {unexpected[:6]}")
     reference.eval()
 
-    tokenizer, specials, vocab = wordpiece_config(src)
-    if max(vocab.values()) >= config.vocab_size:
-        raise ImportError_(f"{src / 'vocab.txt'} has {len(vocab)} entries but the embeddings only {config.vocab_size} rows")
+    tokenizer, specials, _, _ = wordpiece(src)
+    n_vocab = len(read_vocab(src / "vocab.txt"))
+    if n_vocab > config.vocab_size:
+        raise ImportError_(f"{src / 'vocab.txt'} has {n_vocab} entries but the embeddings only {config.vocab_size} rows")
     max_positions = min(MAX_POSITIONS, config.max_position_embeddings)
     zconf = {
         "format_version": 2, "task": "extract", "max_positions": max_positions, "tokenizer": tokenizer,

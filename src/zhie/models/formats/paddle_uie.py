@@ -28,12 +28,10 @@ import re
 from pathlib import Path
 
 from . import Converted, Format, ImportError_, Match, read_json, register, weight_files
-from .common import read_vocab, wordpiece
-from .uie_common import PARITY_PROMPTS, PARITY_TEXTS, hf_tokenizer
+from .uie_common import MAX_POSITIONS, PARITY_PROMPTS, PARITY_TEXTS, hf_tokenizer, wordpiece_for
 
 NAME = "paddle-uie"
 SIZES = {(12, 768): "uie-base", (6, 768): "uie-medium", (6, 384): "uie-mini", (4, 384): "uie-micro", (4, 312): "uie-nano"}
-MAX_POSITIONS = 512  # Taskflow's max_seq_len (the ERNIE position table has 2048 rows)
 UNSUPPORTED = {"UIEM": "uie-m (ERNIE-M, multilingual)", "UIEX": "uie-x (ERNIE-Layout, documents)"}
 
 # Paddle key -> uie_pytorch key (uie_pytorch:convert.py::build_params_map, with the ``ernie.`` prefix of
@@ -252,11 +250,7 @@ def convert(src: Path, task: str = "extract", labels: list[str] | None = None) -
                            f"unexpected {unexpected[:6]}")
     reference.eval()
 
-    tokenizer, specials, _, _ = wordpiece(src)
-    n_vocab = len(read_vocab(src / "vocab.txt"))
-    if n_vocab > config.vocab_size:
-        raise ImportError_(f"{src / 'vocab.txt'} has {n_vocab} entries but the embeddings only {config.vocab_size} rows")
-    max_positions = min(MAX_POSITIONS, config.max_position_embeddings)
+    tokenizer, specials, max_positions = wordpiece_for(src, config)
     size = SIZES.get((config.num_hidden_layers, config.hidden_size), f"uie ({config.num_hidden_layers}L-{config.hidden_size}H)")
     zconf = {
         "format_version": 2, "task": "extract", "max_positions": max_positions, "tokenizer": tokenizer,

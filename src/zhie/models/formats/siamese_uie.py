@@ -23,13 +23,11 @@ import re
 from pathlib import Path
 
 from . import Converted, ImportError_, Match, read_json, weight_files
-from .common import read_vocab, wordpiece
-from .uie_common import PARITY_PROMPTS, PARITY_TEXTS, hf_tokenizer
+from .uie_common import MAX_POSITIONS, PARITY_PROMPTS, PARITY_TEXTS, hf_tokenizer, wordpiece_for
 
 TASKS = ("siamese-uie", "siamese_uie")
 CROSS_LAYERS = 6  # SiameseUieModel.set_crossattention_layer(num_hidden_layers=6)
 LOGIT_THRESHOLD = 0.5  # SiameseUiePipeline.threshold, compared with raw logits
-MAX_POSITIONS = 512
 HINT_MAX = 128  # the pipeline's hint_max_len (tokens, specials included)
 
 
@@ -130,11 +128,7 @@ def convert_siamese(src: Path, labels: list[str] | None = None) -> Converted:
                            f"unexpected {unexpected[:6]}")
     reference.eval()
 
-    tokenizer, specials, _, _ = wordpiece(src)
-    n_vocab = len(read_vocab(src / "vocab.txt"))
-    if n_vocab > config.vocab_size:
-        raise ImportError_(f"{src / 'vocab.txt'} has {n_vocab} entries but the embeddings only {config.vocab_size} rows")
-    max_positions = min(MAX_POSITIONS, config.max_position_embeddings)
+    tokenizer, specials, max_positions = wordpiece_for(src, config)
     zconf = {
         "format_version": 2, "task": "extract", "max_positions": max_positions, "tokenizer": tokenizer,
         "specials": specials, "split": split, "threshold": 1.0 / (1.0 + math.exp(-LOGIT_THRESHOLD)),

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from . import ImportError_
 
+MAX_POSITIONS = 512  # Taskflow's max_seq_len and SiameseUIE's BERT positions (the ERNIE table has 2048 rows)
+
 # mixed Chinese / Latin / digits / full-width / emoji: what the import's parity check always reads
 PARITY_TEXTS = (
     "2023年9月，华为在深圳发布了Mate60 Pro，起售价6999元。",
@@ -19,6 +21,18 @@ PARITY_TEXTS = (
 PARITY_PROMPTS = ("人物", "地点", "组织机构", "时间")
 
 MASK_BIAS = -10000.0  # added to the attention scores of padding (Paddle ERNIE and ModelScope both use -1e4)
+
+
+def wordpiece_for(src: Path, config) -> tuple[dict, dict, int]:
+    """(tokenizer block, specials, max_positions) of a pointer-network folder: its WordPiece tokeniser read as
+    the BERT formats read theirs, checked against the encoder's embedding rows and positions."""
+    from .common import read_vocab, wordpiece
+
+    tokenizer, specials, _, _ = wordpiece(src)
+    n_vocab = len(read_vocab(src / "vocab.txt"))
+    if n_vocab > config.vocab_size:
+        raise ImportError_(f"{src / 'vocab.txt'} has {n_vocab} entries but the embeddings only {config.vocab_size} rows")
+    return tokenizer, specials, min(MAX_POSITIONS, config.max_position_embeddings)
 
 
 def hf_tokenizer(src: Path, tokenizer: dict):

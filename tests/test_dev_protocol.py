@@ -11,9 +11,9 @@ import sys
 import pytest
 
 from zhie.tasks.schema import parse_schema, result_from_json
-from zhie.text.types import Entity
+from zhie.text.types import Doc, Entity
 from zhie.train.check import eval_extractor, mention_forms, score_seen_unseen
-from zhie.train.data import read_ner, split_dev
+from zhie.train.data import mention_pool, read_ner, replace_mentions, split_dev
 from zhie.train.uie_data import HELD_OUT, NAME_GROUPS, name_group
 
 
@@ -192,3 +192,51 @@ def test_name_groups_cover_nested_names_and_events():
     assert name_group(("前所未见",)) == "other" and name_group(("物品",)) == "other"
     assert name_group(("主体",)) == "relation"  # SanWen's and FinRE's subjects are asked for their relations
     assert HELD_OUT <= set(NAME_GROUPS)  # each held-out name belongs to a group that can be held out with it
+
+
+def test_mention_replacement_swaps_names_in_context_with_exact_offsets():
+    docs = [Doc("张三在北京见了李四。", [Entity("PER", "张三", 0, 2), Entity("LOC", "北京", 3, 5), Entity("PER", "李四", 7, 9)]),
+            Doc("新华社记者王小明报道", [Entity("ORG", "新华社", 0, 3), Entity("PER", "王小明", 5, 8)]),
+            Doc("没有名字的句子", [])]
+    out, swaps = replace_mentions(docs, 1.0, seed=3)
+    assert swaps > 0 and len(out) == 3 and out[2] == docs[2]
+    for before, after in zip(docs, out):
+        after.check_offsets()  # text[start:end] == mention after every shift
+        assert [e.type for e in after.entities] == [e.type for e in before.entities]
+        # the context around the mentions is untouched
+        def context(d):
+            keep, pos = [], 0
+            for e in d.entities:
+                keep.append(d.text[pos:e.start])
+                pos = e.end
+            return keep + [d.text[pos:]]
+        assert context(after) == context(before)
+    pool = mention_pool(docs)
+    assert pool["PER"] == sorted(["张三", "李四", "王小明"])
+    assert {e.text for d in out for e in d.entities if e.type == "PER"} <= set(pool["PER"])
+    # a seed fixes the draw; probability 0 changes nothing
+    assert replace_mentions(docs, 1.0, seed=3) == (out, swaps)
+    assert replace_mentions(docs, 0.0, seed=3) == (docs, 0)
+
+
+def test_carved_sentiment_dev_is_balanced_contiguous_and_never_trained_on(tmp_path):
+    from zhie.train.sentiment import CARVED, SentimentTrainConfig, carve, training_pairs
+
+    pos = "".join(f'<review id="{i}">好评 商品{i} 很好</review>\n' for i in range(200))
+    neg = "".join(f'<review id="{i}">差评 商品{i} 很差</review>\n' for i in range(200))
+    root = tmp_path / "sentiment/nlpcc2014"
+    root.mkdir(parents=True)
+    (root / "train.positive.txt").write_text(pos, encoding="utf-8")
+    (root / "train.negative.txt").write_text(neg, encoding="utf-8")
+    csc = tmp_path / "sentiment/chnsenticorp"
+    csc.mkdir(parents=True)
+    (csc / "dev.tsv").write_text("label\ttext_a\n1\t房间很好\n", encoding="utf-8")
+    from zhie.train.sentiment_data import read_nlpcc
+
+    pairs = read_nlpcc(root)
+    train, dev = carve("nlpcc2014", pairs)
+    assert len(dev) == round(400 * CARVED["nlpcc2014"])
+    assert sum(lab == "positive" for _, lab in dev) == len(dev) // 2
+    assert not {t for t, _ in train} & {t for t, _ in dev}
+    got = training_pairs(SentimentTrainConfig(datasets=str(tmp_path), sources=["nlpcc2014"]))
+    assert len(got) == len(train) and not {t for t, _ in got} & {t for t, _ in dev}

@@ -111,6 +111,55 @@ def map_types(docs: Sequence[Doc], mapping: dict[str, str] | None) -> list[Doc]:
     return out
 
 
+def mention_pool(docs: Sequence[Doc], max_len: int = 16) -> dict[str, list[str]]:
+    """The distinct surface forms of each entity type in ``docs`` (sorted, so a seed fixes every draw);
+    forms longer than ``max_len`` or holding whitespace are left out."""
+    pool: dict[str, set[str]] = {}
+    for d in docs:
+        for e in d.entities:
+            if len(e.text) <= max_len and not any(c.isspace() for c in e.text):
+                pool.setdefault(e.type, set()).add(e.text)
+    return {t: sorted(v) for t, v in pool.items()}
+
+
+def replace_mentions(docs: Sequence[Doc], prob: float, seed: int,
+                     pool: dict[str, list[str]] | None = None) -> tuple[list[Doc], int]:
+    """Mention-replacement augmentation (Dai & Adel, 2020): each entity is swapped, with probability
+    ``prob``, for a surface form of the same type drawn uniformly from ``pool`` (by default the distinct
+    forms of ``docs``), so a model reads the context a name stands in, not the name it memorised. Uniform
+    over distinct forms, not over mentions, so rare names come up as often as frequent ones. Offsets of the
+    entities after a swap move with it; the text between entities is kept. Returns (docs, swaps)."""
+    pool = mention_pool(docs) if pool is None else pool
+    rng = random.Random(seed)
+    out, swaps = [], 0
+    for d in docs:
+        if not d.entities or prob <= 0:
+            out.append(d)
+            continue
+        parts, ents, pos, shift = [], [], 0, 0
+        for e in sorted(d.entities, key=lambda e: e.start):
+            if e.start < pos:  # overlapping gold (none of the corpora here has it): keep the doc as it is
+                parts, ents = None, None
+                break
+            forms = pool.get(e.type)
+            new = e.text
+            if forms and rng.random() < prob:
+                new = forms[rng.randrange(len(forms))]
+                swaps += new != e.text
+            parts.append(d.text[pos : e.start])
+            parts.append(new)
+            start = e.start + shift
+            ents.append(Entity(e.type, new, start, start + len(new), e.score))
+            shift += len(new) - (e.end - e.start)
+            pos = e.end
+        if parts is None:
+            out.append(d)
+            continue
+        parts.append(d.text[pos:])
+        out.append(Doc("".join(parts), ents))
+    return out, swaps
+
+
 DEV_SPLITS = ("contiguous", "random")
 DEV_BLOCKS = 10  # a carved dev split is this many contiguous blocks (fewer when the file is small)
 

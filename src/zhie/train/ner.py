@@ -16,7 +16,7 @@ import numpy as np
 from ..text.tags import bio_labels, spans_to_bio
 from ..text.types import ENTITY_TYPES, Doc
 from ..text.vocab import BOS, EOS, PAD, CharVocab
-from .data import map_types, read_ner, split_dev
+from .data import map_types, read_ner, replace_mentions, split_dev
 from .loop import config_parser, fit, init_from, prepare_encoder, resume_config, seed_everything
 
 log = logging.getLogger("zhie.train")
@@ -54,6 +54,9 @@ class NerTrainConfig:
     resume: str = ""
     checkpoint_minutes: float = 5.0
     max_steps: int = 0
+    # mention-replacement augmentation (zhie.train.data.replace_mentions): each training mention is swapped
+    # with this probability for another surface form of its type from the training side of every corpus
+    replace_mentions: float = 0.0
 
 
 def load_corpora(cfg: NerTrainConfig) -> tuple[list[Doc], dict[str, list[Doc]]]:
@@ -118,6 +121,10 @@ def train_ner(cfg: NerTrainConfig) -> Path:
     if cfg.max_train_sentences:
         random.Random(cfg.seed).shuffle(train_docs)
         train_docs = train_docs[: cfg.max_train_sentences]
+    if cfg.replace_mentions:
+        n = sum(len(d.entities) for d in train_docs)
+        train_docs, swaps = replace_mentions(train_docs, cfg.replace_mentions, cfg.seed)
+        log.info("mention replacement: %d of %d training mentions swapped", swaps, n)
     examples = encode_docs(train_docs, vocab, labels, cfg.max_len)
     log.info("train examples %d, vocab %d, dev sets %s", len(examples), len(vocab), {k: len(v) for k, v in devs.items()})
 

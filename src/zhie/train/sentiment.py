@@ -31,6 +31,9 @@ SOURCES = {
     "smp2020_virus": ("sentiment/smp2020_ewect/virus/train.tsv", "smp"),  # posts on the 2020 epidemic
 }
 DEV = {"chnsenticorp": ("sentiment/chnsenticorp/dev.tsv", "tsv")}
+# review corpora without a dev file: the fraction carved out of each as contiguous blocks (per label, so the
+# dev side is balanced as the file is; zhie.train.data.split_dev, seed 13), never trained on
+CARVED = {"nlpcc2014": 0.1, "online_shopping": 0.05, "waimai": 0.1}
 
 
 @dataclass
@@ -105,19 +108,47 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return best_t
 
 
+def carve(name: str, pairs: list[tuple[str, str]], seed: int = 13) -> tuple[list, list]:
+    """(train side, dev side) of a source: for a source in ``CARVED``, its fraction as contiguous blocks
+    of each label's reviews in file order (neighbouring reviews are often of one product); else all of it
+    is the train side."""
+    from .data import split_dev
+
+    if name not in CARVED:
+        return list(pairs), []
+    train, dev = [], []
+    for label in sorted({lab for _, lab in pairs}):
+        tr, dv = split_dev([p for p in pairs if p[1] == label], CARVED[name], seed)
+        train += tr
+        dev += dv
+    return train, dev
+
+
+def dev_side(datasets: str | Path, name: str) -> list[tuple[str, str]]:
+    """The dev pairs carved out of source ``name`` (``CARVED``)."""
+    path, fmt = SOURCES[name]
+    return carve(name, read_sentiment(Path(datasets) / path, fmt))[1]
+
+
 def training_pairs(cfg: SentimentTrainConfig) -> list[tuple[str, str]]:
-    """(text, label) pairs of ``cfg.sources``, each shuffled with the seed and capped; with
-    ``exclude_dev``, without the texts of the ChnSentiCorp dev file."""
+    """(text, label) pairs of ``cfg.sources``, each shuffled with the seed and capped; a source without
+    a dev file gives only its train side (``CARVED``); with ``exclude_dev``, no text of the ChnSentiCorp dev
+    file or of any carved dev side is trained on, whichever source it comes from."""
     root = Path(cfg.datasets)
     pairs = []
-    dev_path, dev_fmt = DEV["chnsenticorp"]
-    dev_texts = {t.strip() for t, _ in read_sentiment(root / dev_path, dev_fmt)} if cfg.exclude_dev else set()
+    dev_texts: set[str] = set()
+    if cfg.exclude_dev:
+        dev_path, dev_fmt = DEV["chnsenticorp"]
+        dev_texts = {t.strip() for t, _ in read_sentiment(root / dev_path, dev_fmt)}
+        for name in CARVED:
+            if (root / SOURCES[name][0]).exists():
+                dev_texts |= {t.strip() for t, _ in dev_side(root, name)}
     for spec in cfg.sources:
         name, _, cap = spec.partition(":")
         if name not in SOURCES:
             raise ValueError(f"unknown source {name!r}; expected one of {sorted(SOURCES)} (optionally NAME:MAX)")
         path, fmt = SOURCES[name]
-        got = read_sentiment(root / path, fmt)
+        got = carve(name, read_sentiment(root / path, fmt))[0]
         if dev_texts:
             n = len(got)
             got = [(t, lab) for t, lab in got if t.strip() not in dev_texts]

@@ -95,15 +95,37 @@ def write_unseen(dev: str | Path, train: list[str | Path], out: str | Path) -> t
     return len(keep) - 1, sum(1 for x in lines[1:] if x.strip())
 
 
+def write_tsv(pairs: list[tuple[str, str]], out: str | Path) -> None:
+    """Write ``label<TAB>text_a`` lines (1 positive, 0 negative) that ``read_tsv`` reads back."""
+    code = {"positive": "1", "negative": "0"}
+    rows = ["label\ttext_a"] + [f"{code[lab]}\t{' '.join(t.split())}" for t, lab in pairs]
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> None:
-    """python -m zhie.train.sentiment_data --dev DEV.tsv --train TRAIN.tsv [...] --out OUT.tsv"""
+    """python -m zhie.train.sentiment_data --dev DEV.tsv --train TRAIN.tsv [...] --out OUT.tsv
+    python -m zhie.train.sentiment_data --carve nlpcc2014 --datasets DIR --out OUT.tsv"""
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m zhie.train.sentiment_data", description=write_unseen.__doc__.split("\n\n")[0])
-    p.add_argument("--dev", required=True)
-    p.add_argument("--train", nargs="+", required=True)
+    p.add_argument("--dev")
+    p.add_argument("--train", nargs="+")
+    p.add_argument("--carve", help="write the dev side carved out of this source (zhie.train.sentiment.CARVED)")
+    p.add_argument("--datasets", default="../shared/datasets")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
+    if a.carve:
+        from .sentiment import CARVED, dev_side
+
+        if a.carve not in CARVED:
+            p.error(f"--carve: {a.carve!r} has a dev file of its own or is unknown; carved sources: {sorted(CARVED)}")
+        pairs = dev_side(a.datasets, a.carve)
+        write_tsv(pairs, a.out)
+        print(f"{len(pairs)} dev lines carved out of {a.carve} -> {a.out}")
+        return
+    if not (a.dev and a.train):
+        p.error("--dev and --train are required (or --carve SOURCE)")
     kept, total = write_unseen(a.dev, a.train, a.out)
     print(f"{kept} of {total} dev lines are in no train file -> {a.out}")
 

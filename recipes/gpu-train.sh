@@ -12,14 +12,25 @@
 #
 # On a lent device machine (one call carries at most 64 MiB: the tracked files, the untracked files git does not
 # ignore, and the paths named in carry). The tracked tree is about 96 MB, 93 MB of it the bundled models in
-# src/zhie/models/bundled, which training does not read; so for the call, and only for it:
+# src/zhie/models/bundled, which training does not read; so for the calls, and only for them:
 #   1. here: mv src/zhie/models/bundled /tmp/zhie-bundled-aside      (nothing else of the tree is touched)
-#   2. device run, carry ["data/pack"], timeout_s 600 (the runs stay there in /tmp/gpu while the machine is warm):
-#        PYTHONUNBUFFERED=1 timeout 580 bash recipes/gpu-train.sh /tmp/gpu 2>&1 | tee $OUT/gpu-train.log; cp /tmp/gpu/summary.json $OUT/
-#   3. here, at once, whatever the call returned: mv /tmp/zhie-bundled-aside src/zhie/models/bundled
-#      and check `git status --short src/zhie/models` prints nothing.
-# What comes back from $OUT is 8 files at most, 16 MiB each, 64 MiB in all, two folders down: the summary and
-# the log do; a run's model.pt (about 98 MB in float32) does not: docs/training.md says how to bring one back.
+#   2. call 1, the training call: carry ["data/pack"], timeout_s 600 (the runs stay in /tmp/gpu while the machine is warm):
+#        PYTHONUNBUFFERED=1 timeout 580 bash recipes/gpu-train.sh /tmp/gpu 2>&1 | tee $OUT/gpu-train.log; cp /tmp/gpu/summary.json $OUT/; cd /tmp/gpu/ship && cp calls.txt $(sed -n 's/^1 //p' calls.txt) $OUT/
+#      Each student, once trained, is split into /tmp/gpu/ship (zhie.train.ship: float16, 15 MiB parts,
+#      ner.manifest.json ner.part00 ...; the members are not), and ship/calls.txt says which files go back in
+#      which call: line "N FILE ..." (call 1 holds at most 5 of them and 62 MiB, beside the log, the summary and
+#      calls.txt). The last lines printed give every call's command. Three students of 48.4 MiB: 3 calls.
+#   3. calls 2, 3, ...: made at once, each within 30 s of the last one's return (then the machine goes back and
+#      /tmp/gpu with it), no carry, timeout_s 60; here, copy each call's files_at into one folder, /tmp/gpu-back:
+#        cd /tmp/gpu/ship && cp $(sed -n 's/^2 //p' calls.txt) $OUT/           (3 for the third, ...)
+#   4. here, after the last call, whatever the calls returned: mv /tmp/zhie-bundled-aside src/zhie/models/bundled
+#      and check `git status --short src/zhie/models` prints nothing (a call with the bundled models in place
+#      would carry 96 MB and be refused).
+#   5. here: python -m zhie.train.ship --join /tmp/gpu-back --name ner --out runs/ner-gpu   (checks every part's
+#      SHA-256; the weights back in float32, equal to the student's rounded to float16), then
+#        zhie export ner --run runs/ner-gpu --out models/ner-gpu                (likewise sentiment, extract)
+# What comes back from $OUT is 8 files at most, 16 MiB each, 64 MiB in all, two folders down: a run's model.pt
+# (about 98 MB in float32) does not, hence the parts.
 #
 # Variables (environment): PACK, SEEDS ("13 14 15"; smoke "13 14"), STUDENT_SEED (7), NER_EPOCHS (3),
 # SENTIMENT_EPOCHS (2), EXTRACT_EPOCHS (2), SOFT_WEIGHT (0.5), BUDGET (540 s, counted from this script's start:

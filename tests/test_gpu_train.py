@@ -1,5 +1,6 @@
-"""The GPU training path (issue 22) on the CPU: the pack, ensemble distillation, and recipes/gpu-train.sh's
-smoke mode end to end. What needs a GPU (--device cuda, bf16 autocast) is not run here."""
+"""The GPU training path (issue 22) on the CPU: the pack, ensemble distillation, recipes/gpu-train.sh's smoke
+mode end to end, and the students' way back in parts (zhie.train.ship). What needs a GPU (--device cuda, bf16
+autocast) is not run here."""
 
 from __future__ import annotations
 
@@ -249,6 +250,11 @@ def test_pack_and_the_smoke_mode_end_to_end(datasets, tmp_path):
         assert kind == task and v.tokens == vocab.tokens
         assert state["distilled_from"] == [str(out / task / f"member-{s}") for s in (13, 14)]
         assert not (student / "resume.pt").exists()
+        assert summary["ship"]["students"][task]["status"] == "done"
+        assert (out / "ship" / f"{task}.manifest.json").exists() and (out / "ship" / f"{task}.part00").exists()
+    assert not list((out / "ship").glob("member*"))  # the members are not shipped
+    assert "[gpu-train]   call 1: (the training call)" in r.stdout
+    assert [f for c in summary["ship"]["calls"] for f in c][0] == "ner.manifest.json"
 
 
 def test_the_recipe_leaves_out_the_stages_the_budget_cannot_hold(tmp_path, monkeypatch, capsys):
@@ -272,7 +278,13 @@ def test_the_recipe_leaves_out_the_stages_the_budget_cannot_hold(tmp_path, monke
 
     monkeypatch.setattr(ner, "train_ner", taking(100))
     monkeypatch.setattr(sentiment, "train_sentiment", taking(100))
-    monkeypatch.setattr(distil, "train_student", lambda task, cfg, members, *a: taking(150)(cfg))
+
+    def student(task, cfg, members, *a):  # a checkpoint as a run saves one, so the student can be shipped
+        taking(150)(cfg)
+        torch.save({"model": {"w": torch.ones(3)}, "labels": ["O"], "kind": task}, Path(cfg.out) / "model.pt")
+        (Path(cfg.out) / "vocab.txt").write_text("<s>\n", encoding="utf-8")
+
+    monkeypatch.setattr(distil, "train_student", student)
     out = tmp_path / "out"
     assert gpu_train.main(["--data", str(tmp_path), "--out", str(out), "--device", "cpu", "--tasks", "ner", "sentiment",
                            "--started", "1000"]) == 0
@@ -284,7 +296,14 @@ def test_the_recipe_leaves_out_the_stages_the_budget_cannot_hold(tmp_path, monke
     assert status["sentiment student seed 7"] == "skipped: 1 member run(s): an ensemble needs two"
     assert summary["students"] == {"ner": str(out / "ner" / "student")}
     assert summary["elapsed_seconds"] == 450.0
-    assert "[gpu-train] ner member seed 15: skipped: would exceed the budget" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "[gpu-train] ner member seed 15: skipped: would exceed the budget" in printed
+    # the student (and no member) split into OUT/ship, its files in the first call
+    assert summary["ship"]["students"]["ner"]["status"] == "done"
+    assert summary["ship"]["calls"] == [["ner.manifest.json", "ner.part00"]]
+    assert sorted(p.name for p in (out / "ship").iterdir()) == ["calls.txt", "ner.manifest.json", "ner.part00"]
+    assert "\n1 ner.manifest.json ner.part00\n" in (out / "ship" / "calls.txt").read_text()
+    assert "call 1: (the training call)" in printed
 
 
 def test_a_signal_stops_the_whole_recipe(tmp_path, monkeypatch):
@@ -306,3 +325,111 @@ def test_a_signal_stops_the_whole_recipe(tmp_path, monkeypatch):
     assert status[:2] == [("ner member seed 13", "done"),
                           ("sentiment member seed 13", "stopped: training stopped at step 3/9 (signal 15); go on with --resume X")]
     assert {st for _, st in status[2:]} == {"skipped: the run was stopped by a signal"} and len(status) == 8
+
+
+@pytest.mark.parametrize("task", ["ner", "sentiment"])
+def test_a_run_split_into_parts_joins_back_and_exports(task, tiny_corpora, tmp_path, monkeypatch):
+    """zhie.train.ship: a run split into parts under the limit, joined back from the folders they came back in:
+    the weights are the originals rounded to float16, in float32, the run's files travel, and it exports."""
+    import zhie.train.ner as ner
+    import zhie.train.sentiment as sentiment
+    from zhie.train import ship
+    from zhie.train.export import export_run, load_run
+
+    def wide_encoder(_datasets, out):  # the tiny encoder over 340 entries: the ONNX export traces ids up to 300
+        from transformers import BertModel
+
+        from zhie.train.encoder import bert_config
+
+        vocab = CharVocab(["<s>", "<pad>", "</s>", "<unk>"] + CHARS + [chr(c) for c in range(0x5000, 0x5000 + 300)])
+        vocab.save(out / "vocab.txt")
+        return BertModel(bert_config(len(vocab), 16, 1, 2, 32, 1e-12, 130), add_pooling_layer=False), vocab
+
+    for mod in (ner, sentiment):
+        monkeypatch.setattr(mod, "prepare_encoder", wide_encoder)
+    run = train(task, tiny_corpora, tmp_path / "run", seed=1)
+    assert (run / "resume.pt").exists()
+    limit = 8 / 1024  # MiB: a tiny run in several parts
+    m = ship.split_run(run, tmp_path / "ship", part_mib=limit)
+    parts = sorted((tmp_path / "ship").glob(f"{task}.part*"))
+    assert [p.name for p in parts] == [p["file"] for p in m["parts"]] == [f"{task}.part{i:02d}" for i in range(len(parts))]
+    assert len(parts) >= 3 and all(p.stat().st_size <= 8192 for p in parts)
+    assert sum(p.stat().st_size for p in parts) == m["bytes"]
+    shipped = {f["path"] for f in m["files"]}
+    assert {"model.pt", "vocab.txt", "config.json"} <= shipped and "resume.pt" not in shipped
+    if task == "sentiment":
+        assert "calibration.json" in shipped
+
+    # the parts come back from two calls, in two folders (one a folder down)
+    back1, back2 = tmp_path / "call1", tmp_path / "call2" / "ship"
+    back1.mkdir(), back2.mkdir(parents=True)
+    for i, p in enumerate([tmp_path / "ship" / f"{task}.manifest.json", *parts]):
+        (back1 if i % 2 else back2).joinpath(p.name).write_bytes(p.read_bytes())
+    joined = ship.join([back1, tmp_path / "call2"], tmp_path / "joined")
+    orig, back = weights(run), torch.load(joined / "model.pt", map_location="cpu", weights_only=True)
+    assert back["shipped"]["dtype"] == "float16" and back["shipped"]["sha256"] == m["sha256"]
+    assert {k: v for k, v in back.items() if k not in ("model", "shipped")} == {k: v for k, v in orig.items() if k != "model"}
+    assert back["model"].keys() == orig["model"].keys()
+    rounded = 0
+    for k, v in orig["model"].items():
+        assert back["model"][k].dtype == v.dtype, k
+        want = v.to(torch.float16).to(v.dtype) if v.is_floating_point() else v
+        assert torch.equal(back["model"][k], want), k
+        rounded += int(not torch.equal(back["model"][k], v))
+    assert rounded > 0  # float16 did round something: the test would see a join that kept the float16 values
+    for name in shipped - {"model.pt"}:
+        assert (joined / name).read_bytes() == (run / name).read_bytes()
+    assert load_run(joined)[2] == task
+    out = export_run(joined, tmp_path / "exported")
+    assert (out / "model.onnx").stat().st_size > 0 and json.loads((out / "config.json").read_text())["task"] == task
+
+    # a corrupted part is refused, and so is a missing one; nothing is written
+    bad = back2 / parts[1].name if (back2 / parts[1].name).exists() else back1 / parts[1].name
+    data = bytearray(bad.read_bytes())
+    data[100] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    with pytest.raises(SystemExit, match=rf"corrupted or incomplete .*{task}\.part01: \d+ bytes, SHA-256 "):
+        ship.join([back1, back2], tmp_path / "joined2")
+    assert not (tmp_path / "joined2").exists()
+    bad.unlink()
+    with pytest.raises(SystemExit, match=rf"missing from .*: {task}.part01"):
+        ship.join([back1, back2], tmp_path / "joined2")
+    with pytest.raises(SystemExit, match="exists and is not empty"):
+        ship.join([tmp_path / "ship"], joined)
+
+
+def test_float16_keeps_what_it_cannot_hold(tmp_path):
+    """Integer buffers and weights beyond float16's range travel as they were; float64 comes back float64."""
+    from zhie.train import ship
+
+    run = tmp_path / "run"
+    run.mkdir()
+    model = {"ids": torch.arange(5), "big": torch.tensor([1e6, 1.0]), "w": torch.randn(4, 4),
+             "d": torch.randn(3, dtype=torch.float64)}
+    torch.save({"model": model, "kind": "ner", "labels": ["O"]}, run / "model.pt")
+    (run / "vocab.txt").write_text("<s>\n", encoding="utf-8")
+    m = ship.split_run(run, tmp_path / "ship", name="x")
+    assert m["kept_dtype"] == ["big"] and len(m["parts"]) == 1
+    back = torch.load(ship.join([tmp_path / "ship"], tmp_path / "j") / "model.pt", weights_only=True)["model"]
+    assert torch.equal(back["ids"], model["ids"]) and torch.equal(back["big"], model["big"])
+    assert torch.equal(back["w"], model["w"].half().float()) and back["d"].dtype == torch.float64
+
+
+def test_the_calls_hold_three_real_size_students():
+    """Three students of 48.4 MiB in float16 (the bundled NER read back: 25.3 M parameters) in 15 MiB parts:
+    three calls, none over 8 files or 64 MiB, the first leaving room for the log, the summary and calls.txt."""
+    from zhie.train import ship
+
+    mib = 2**20
+    items = []
+    for task in ("ner", "sentiment", "extract"):
+        items += [(f"{task}.manifest.json", 1200)] + [(f"{task}.part{i:02d}", 15 * mib) for i in range(3)] + [
+            (f"{task}.part03", 3553280)]
+    calls = ship.plan_calls(items)
+    sizes = dict(items)
+    assert len(calls) == 3 and sorted(f for c in calls for f in c) == sorted(sizes)
+    assert calls[0] == ["ner.manifest.json", "ner.part00", "ner.part01", "ner.part02", "ner.part03"]  # NER whole first
+    assert len(calls[0]) <= 8 - 3 and sum(sizes[f] for f in calls[0]) <= 62 * mib
+    assert all(len(c) <= 8 and sum(sizes[f] for f in c) <= 64 * mib for c in calls)
+    with pytest.raises(SystemExit, match="over the 16 MiB"):
+        ship.plan_calls([("huge.part00", 17 * mib)])

@@ -15,6 +15,11 @@ after every stage) holds each stage's wall time, status and run folder:
 Each run folder is what ``zhie train`` writes (``model.pt``, ``vocab.txt``, ``config.json``; on the CPU
 after a GPU run), so ``zhie export ner|sentiment|extract --run OUT/ner/student`` works on a CPU machine.
 
+Each student, once trained, is split for the way back (``zhie.train.ship``: float16, parts of 15 MiB) into the
+flat folder ``OUT/ship`` (``ner.manifest.json``, ``ner.part00``, ...; the members are not), and
+``OUT/ship/calls.txt`` says which of its files go back in which device call; the last lines printed give each
+call's command (docs/training.md, GPU training).
+
 ``--smoke``: the same stages on the CPU with a few steps each (tiny data caps, two seeds): what CI runs.
 """
 
@@ -33,6 +38,7 @@ from .loop import RESUME_FILE, TrainingStopped
 log = logging.getLogger("zhie.train")
 
 TASKS = ("ner", "sentiment", "extract")
+SHIP_DIR = "ship"  # under OUT: the students split for the way back (zhie.train.ship)
 STUDENT_FACTOR = 1.5  # a student's time against a member's: the members' pass over its data, the marginals
 
 # flags of each task's trainer (zhie train TASK) on one GPU: larger token budgets than the CPU recipes and
@@ -69,6 +75,8 @@ class Plan:
         self.out, self.budget, self.started = out, budget, started
         self.stages: list[dict] = []
         self.meta = meta
+        self.ship: dict = {}  # task -> what zhie.train.ship made of its student
+        self.calls: list[list[str]] = []
 
     def elapsed(self) -> float:
         return time.time() - self.started
@@ -93,7 +101,8 @@ class Plan:
     def write(self) -> None:
         summary = {**self.meta, "budget_seconds": self.budget, "elapsed_seconds": round(self.elapsed(), 1),
                    "stages": self.stages,
-                   "students": {s["task"]: s["run"] for s in self.stages if s["role"] == "student" and s["status"] == "done"}}
+                   "students": {s["task"]: s["run"] for s in self.stages if s["role"] == "student" and s["status"] == "done"},
+                   "ship": {"dir": str(self.out / SHIP_DIR), "students": self.ship, "calls": self.calls}}
         self.out.mkdir(parents=True, exist_ok=True)
         tmp = self.out / "summary.json.tmp"
         tmp.write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
@@ -170,6 +179,27 @@ def run(a) -> int:
         (run_dir / RESUME_FILE).unlink(missing_ok=True)  # a finished run's optimiser state (3x its weights): not needed
         plan.record(name=name, task=task, role=role, seed=seed, run=str(run_dir), status="done",
                     seconds=round(time.time() - t0, 1), **({"members": members} if members else {}))
+        if role == "student":
+            ship(task, run_dir)
+
+    def ship(task: str, run_dir: Path) -> None:
+        """Split a finished student into OUT/ship and plan the calls again (so a run cut off later still has
+        the calls of the students it finished)."""
+        from .ship import split_run, write_calls
+
+        t0 = time.time()
+        try:
+            m = split_run(run_dir, out / SHIP_DIR, name=task)
+            plan.ship[task] = {"status": "done", "manifest": f"{task}.manifest.json", "parts": [p["file"] for p in m["parts"]],
+                               "mib": m["mib"], "sha256": m["sha256"], "seconds": round(time.time() - t0, 1)}
+            plan.calls = write_calls(out / SHIP_DIR, [t for t, v in plan.ship.items() if v["status"] == "done"])
+            print(f"[gpu-train] {task} student shipped: {len(m['parts'])} part(s), {m['mib']:.1f} MiB in float16, "
+                  f"in {out / SHIP_DIR} ({time.time() - t0:.1f} s)", flush=True)
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - the other students are still shipped
+            traceback.print_exc()
+            plan.ship[task] = {"status": f"failed: {e!r}"[:500], "seconds": round(time.time() - t0, 1)}
+            print(f"[gpu-train] {task} student: shipping failed: {e!r}", flush=True)
+        plan.write()
 
     stopped: list[str] = []
 
@@ -216,7 +246,18 @@ def run(a) -> int:
     print(f"[gpu-train] total {plan.elapsed():.1f} s; summary {out / 'summary.json'}", flush=True)
     for s in plan.stages:
         print(f"[gpu-train]   {s['name']:<34} {s['seconds']:>7.1f} s  {s['status']}", flush=True)
-    return 1 if any(s["status"].startswith(("failed", "stopped")) for s in plan.stages) else 0
+    if plan.calls:
+        from .ship import describe_calls
+
+        done = [t for t, v in plan.ship.items() if v["status"] == "done"]
+        print(f"[gpu-train] the students ({', '.join(done)}) go back in {len(plan.calls)} device call(s), "
+              f"{out / SHIP_DIR / 'calls.txt'}; each later call made at once, while the machine is warm:", flush=True)
+        for line in describe_calls(out / SHIP_DIR, plan.calls):
+            print(f"[gpu-train]   {line}", flush=True)
+        print(f"[gpu-train] then here: python -m zhie.train.ship --join CALL1_FILES CALL2_FILES ... --name TASK "
+              f"--out runs/TASK-gpu; zhie export TASK --run runs/TASK-gpu --out models/TASK-gpu", flush=True)
+    failed = any(s["status"].startswith(("failed", "stopped")) for s in plan.stages)
+    return 1 if failed or any(v["status"] != "done" for v in plan.ship.values()) else 0
 
 
 def main(argv: list[str] | None = None) -> int:

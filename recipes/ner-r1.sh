@@ -20,3 +20,7 @@ THREADS=${THREADS:-2}
   --extra weibo cluener --epochs 0.5 --replace-mentions 0.5 \
   --lr-encoder 3e-5 --lr-head 3e-4 --warmup 0.02 --batch-tokens 1600 --seed 24 --threads "$THREADS" --save-every 200
 DEV_SPLIT=random bash recipes/ner-check.sh "$RUN" "$RUN/bundle"
+# Result (2026-12-01, runs/ner-r1.log; docs/experiments/ner.md), served: MSRA old-split dev F1 0.9275 (v6 0.9275),
+# unseen mentions P 0.724 / R 0.820 (v6 0.729 / 0.810), seen 0.977 / 0.944 (0.970 / 0.949); Weibo dev 0.571
+# (0.564), unseen P / R 0.473 / 0.473 (0.460 / 0.464); CLUENER old split 0.713 (0.720). Float32 0.9205 (v6 0.9266).
+# Bar missed (Weibo 0.571 < 0.574, CLUENER 0.713 < 0.715): not bundled.

@@ -22,12 +22,13 @@ most 64 MiB with the working tree.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+from ..models.bundle import file_sha256
 
 ARCHIVE = "train-pack.tar.xz"
 MANIFEST = "manifest.json"
@@ -119,14 +120,6 @@ def load_packed_encoder(folder: Path):
     if missing or unexpected:
         raise SystemExit(f"--encoder {folder}: weights do not fit: missing {missing[:3]}, unexpected {unexpected[:3]}")
     return bert, vocab
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _add(tar: tarfile.TarFile, path: Path, name: str) -> None:

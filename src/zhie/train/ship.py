@@ -39,6 +39,8 @@ import tarfile
 import time
 from pathlib import Path
 
+from ..models.bundle import file_sha256
+
 PART_MIB = 15.0  # under the 16 MiB a returned file may have
 CALL_FILES, CALL_MIB, FILE_MIB = 8, 64, 16  # what one device call returns from $OUT
 FIRST_CALL_OTHERS = ("gpu-train.log", "summary.json", "calls.txt")  # what the training call returns besides the parts
@@ -52,14 +54,6 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def manifest_name(name: str) -> str:

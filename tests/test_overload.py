@@ -35,18 +35,23 @@ async def blast(url: str, n: int, concurrency: int, texts: list[str]) -> list:
                     r = await c.post("/v1/ner", json={"text": texts[i % len(texts)]})
                     out[i] = (r.status_code, r.headers.get("retry-after"))
                 except httpx.HTTPError as e:
-                    out[i] = ("error", type(e).__name__)
+                    out[i] = ("error", f"{type(e).__name__} ({e.__context__!r})")
 
         await asyncio.gather(*(one(i) for i in range(n)))
     return out
 
 
 def test_overload_sheds_with_503_retry_after_and_loses_nothing(tmp_path):
-    proc, url, log = start(tmp_path, "--max-queue", "32", "--max-batch-items", "8")
+    # The keep-alive is set above the blast's length: with the default 5 s, a pooled connection the client
+    # leaves idle that long (its own loop starved on 2 loaded cores) can be closed by the server just as the
+    # client reuses it, HTTP/1.1's keep-alive race (docs/operations.md), not overload: 7 ReadErrors in 16 runs
+    # at 5 s, none in 12 at 1,000 s (2026-12-01). What this test asserts is the shedding.
+    proc, url, log = start(tmp_path, "--max-queue", "32", "--max-batch-items", "8", env={"ZHIE_KEEP_ALIVE_S": "60"})
     try:
         results = asyncio.run(blast(url, 768, 256, [EXAMPLE, EXAMPLE * 3, "短句"]))
         counts = collections.Counter(r[0] for r in results)
-        assert set(counts) <= {200, 503}, counts  # no 500, no reset or refused connection
+        errors = collections.Counter(r[1] for r in results if r[0] == "error")
+        assert set(counts) <= {200, 503}, (counts, errors)  # no 500, no reset or refused connection
         assert counts[200] > 0 and counts[503] > 0, counts  # it was overloaded, and it kept serving
         assert all(ra == "1" for s, ra in results if s == 503)
         after = [httpx.post(url + "/v1/ner", json={"text": EXAMPLE}, timeout=30).status_code for _ in range(10)]

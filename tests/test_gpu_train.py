@@ -26,7 +26,7 @@ CHARS = [chr(c) for c in range(0x4E00, 0x4E00 + 36)]
 THREADS = int(os.environ.get("ZHIE_TEST_THREADS", "2"))
 
 
-def tiny_encoder(_datasets, out):
+def tiny_encoder(_datasets, out, _encoder=""):
     """A 1-layer random BERT over 40 entries, in place of e5 (as tests/test_resume.py)."""
     from transformers import BertModel
 
@@ -336,7 +336,7 @@ def test_a_run_split_into_parts_joins_back_and_exports(task, tiny_corpora, tmp_p
     from zhie.train import ship
     from zhie.train.export import export_run, load_run
 
-    def wide_encoder(_datasets, out):  # the tiny encoder over 340 entries: the ONNX export traces ids up to 300
+    def wide_encoder(_datasets, out, _encoder=""):  # the tiny encoder over 340 entries: the ONNX export traces ids up to 300
         from transformers import BertModel
 
         from zhie.train.encoder import bert_config

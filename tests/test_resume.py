@@ -167,7 +167,7 @@ def test_zhie_train_ner_stopped_and_resumed_from_the_command_line(datasets, tmp_
     """The trainer end to end (MSRA sentences, a tiny encoder in place of e5): --max-steps, then --resume."""
     import zhie.train.ner as ner
 
-    def tiny_encoder(_datasets, out):
+    def tiny_encoder(_datasets, out, _encoder=""):
         vocab = CharVocab(["<s>", "<pad>", "</s>", "<unk>"] + [chr(c) for c in range(0x4E00, 0x4E00 + 36)])
         vocab.save(out / "vocab.txt")
         return tiny_bert(len(vocab)), vocab

@@ -187,7 +187,7 @@ def train_extract(cfg: ExtractTrainConfig, chosen: list | None = None, distil=No
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2, ensure_ascii=False))
     if chosen is None:
         chosen, _ = build_examples(cfg)
-    bert, vocab = prepare_encoder(cfg.datasets, out, cfg.encoder) if cfg.encoder else prepare_encoder(cfg.datasets, out)
+    bert, vocab = prepare_encoder(cfg.datasets, out, cfg.encoder)
     model = SplitSpanExtractor(bert, split=cfg.split) if cfg.split else SpanExtractor(bert)
     if cfg.init and not cfg.resume:  # a resumed run's weights come from its resume.pt
         init_from(model, vocab, Path(cfg.init), kind="extract")

@@ -118,7 +118,7 @@ def train_ner(cfg: NerTrainConfig, distil=None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed, cfg.threads)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2, ensure_ascii=False))
-    bert, vocab = prepare_encoder(cfg.datasets, out, cfg.encoder) if cfg.encoder else prepare_encoder(cfg.datasets, out)
+    bert, vocab = prepare_encoder(cfg.datasets, out, cfg.encoder)
     labels = bio_labels(ENTITY_TYPES)
     model = CharTagger(bert, labels, lstm=cfg.lstm)
     if cfg.init and not cfg.resume:  # a resumed run's weights come from its resume.pt

@@ -143,19 +143,26 @@ def training_pairs(cfg: SentimentTrainConfig) -> list[tuple[str, str]]:
     file or of any carved dev side is trained on, whichever source it comes from."""
     root = Path(cfg.datasets)
     pairs = []
+    sides: dict[str, tuple[list, list]] = {}  # each source read and carved once
+
+    def side(name: str) -> tuple[list, list]:
+        if name not in sides:
+            path, fmt = SOURCES[name]
+            sides[name] = carve(name, read_sentiment(root / path, fmt))
+        return sides[name]
+
     dev_texts: set[str] = set()
     if cfg.exclude_dev:
         dev_path, dev_fmt = DEV["chnsenticorp"]
         dev_texts = {t.strip() for t, _ in read_sentiment(root / dev_path, dev_fmt)}
         for name in CARVED:
             if (root / SOURCES[name][0]).exists():
-                dev_texts |= {t.strip() for t, _ in dev_side(root, name)}
+                dev_texts |= {t.strip() for t, _ in side(name)[1]}
     for spec in cfg.sources:
         name, _, cap = spec.partition(":")
         if name not in SOURCES:
             raise ValueError(f"unknown source {name!r}; expected one of {sorted(SOURCES)} (optionally NAME:MAX)")
-        path, fmt = SOURCES[name]
-        got = carve(name, read_sentiment(root / path, fmt))[0]
+        got = list(side(name)[0])
         if dev_texts:
             n = len(got)
             got = [(t, lab) for t, lab in got if t.strip() not in dev_texts]
@@ -182,7 +189,7 @@ def train_sentiment(cfg: SentimentTrainConfig, distil=None) -> Path:
     root = Path(cfg.datasets)
     pairs = training_pairs(cfg)
     labels = ["negative", "positive"] + (["neutral"] if any(lab == "neutral" for _, lab in pairs) else [])
-    bert, vocab = prepare_encoder(cfg.datasets, out, cfg.encoder) if cfg.encoder else prepare_encoder(cfg.datasets, out)
+    bert, vocab = prepare_encoder(cfg.datasets, out, cfg.encoder)
     model = SeqClassifier(bert, labels)
     if cfg.init and not cfg.resume:  # a resumed run's weights come from its resume.pt
         init_from(model, vocab, Path(cfg.init))

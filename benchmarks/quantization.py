@@ -34,11 +34,13 @@ print(json.dumps({"rss_mb": psutil.Process().memory_info().rss / 2**20}))
 """
 
 
-def head_name(head: dict) -> str:
-    """What sits between the encoder and the CRF, from a model config's ``head`` (absent: a linear layer)."""
+def head_name(head: dict, features: dict | None = None) -> str:
+    """What sits between the encoder and the CRF, from a model config's ``head`` (absent: a linear layer) and
+    ``features`` (per-character inputs computed by a package: LAC's tags)."""
     parts = [f"BiLSTM {head['lstm']}" if head.get("lstm") else "linear"]
     if head.get("lex_dim"):
-        parts.append(f"lexicon ({head['lex_dim']} features)")
+        what = f"{features['kind'].upper()} tags" if features else "lexicon"
+        parts.append(f"{what} ({head['lex_dim']} features)")
     return " + ".join([*parts, "CRF"])
 
 
@@ -77,7 +79,7 @@ def main() -> None:
         rows[k] = {"file_mb": (Path(folder) / cfg["onnx"]).stat().st_size / 1e6, "rss_mb": mem["rss_mb"],
                    "p50_ms": min(one[k]) * 1000, "batch_s": min(batch[k]), "f1": f1(pred, gold) if gold else None,
                    "quantization": cfg.get("quantization", "none (float32)"),
-                   "head": head_name(cfg.get("head", {}))}
+                   "head": head_name(cfg.get("head", {}), cfg.get("features"))}
         print(k, rows[k], file=sys.stderr)
     first = next(iter(rows))
     ref = rows[first]

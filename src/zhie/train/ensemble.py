@@ -33,8 +33,8 @@ class EnsembleTagger(NerTagger):
         for m in members[1:]:
             if m.labels != first.labels:
                 raise ValueError(f"{m.bundle.path}: labels {m.labels} differ from {first.bundle.path}'s {first.labels}")
-            if m.lexicon is not None:
-                raise ValueError(f"{m.bundle.path}: lexicon models are not supported here")
+            if m.char_features is not None:
+                raise ValueError(f"{m.bundle.path}: models with per-character features are not supported here")
         w = np.asarray(weights or [1.0] * len(members), dtype=np.float64)
         self.members, self.weights = members, w / w.sum()
 

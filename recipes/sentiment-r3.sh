@@ -21,3 +21,7 @@ THREADS=${THREADS:-2}
 KEEP='layer\.4/output/dense/MatMul$|layer\.0/intermediate/dense/MatMul$|layer\.0/output/dense/MatMul$|layer\.4/intermediate/dense/MatMul$'
 .venv/bin/zhie export sentiment --run "$RUN" --out "$RUN/bundle" --keep-float "$KEEP" --check-data "$DATASETS/sentiment/chnsenticorp/dev.tsv"
 bash recipes/sentiment-dev.sh "$RUN/bundle"
+# Result (2026-12-02, runs/sentiment-r3.log; docs/experiments/sentiment.md), served: ChnSentiCorp unseen 0.904
+# (n3 0.911), NLPCC carved 0.800 (0.772), shopping 0.958 (0.942), waimai 0.825 (0.807), online_shopping 0.929
+# (0.917): mean 0.8831 against 0.8698 (+1.3); usual neutral F1 0.822 (0.819), virus 0.728 (0.735); ChnSentiCorp
+# dev 0.905 served, 0.897 float32 (0.913). Bar missed (NLPCC 0.800 < 0.802, ChnSentiCorp unseen 0.904 < 0.907): not bundled.

@@ -23,3 +23,8 @@ THREADS=${THREADS:-2}
   --extra weibo cluener --epochs 0.6 --features lac \
   --lr-encoder 3e-5 --lr-head 6e-4 --warmup 0.02 --batch-tokens 1600 --seed 26 --threads "$THREADS" --save-every 200
 DEV_SPLIT=random bash recipes/ner-check.sh "$RUN" "$RUN/bundle"
+# Result (2026-12-02, runs/ner-l1.log; docs/experiments/ner.md), served: MSRA old-split dev F1 0.9281 (v6 0.9275;
+# float32 0.9297), unseen P / R 0.733 / 0.819, F1 0.774 (v6 0.767); Weibo dev 0.566 (0.564), unseen F1 0.451 (0.462);
+# CLUENER old split 0.717 (0.720). Cost (benchmarks/results/ner-lac.md): 22 % slower per character, the server with
+# all three models 257 MB idle (v6: 210). Bar missed (MSRA unseen 0.774 < 0.775, Weibo 0.566 < 0.574, Weibo unseen
+# 0.451 < 0.48): not bundled.

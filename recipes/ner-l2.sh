@@ -17,3 +17,7 @@ THREADS=${THREADS:-2}
   --extra weibo cluener --epochs 0.4 --features lac \
   --lr-encoder 3e-5 --lr-head 1e-3 --warmup 0.02 --batch-tokens 1600 --seed 27 --threads "$THREADS" --save-every 200
 DEV_SPLIT=random bash recipes/ner-check.sh "$RUN" "$RUN/bundle"
+# Result (2026-12-02, runs/ner-l2.log; docs/experiments/ner.md), served: MSRA old-split dev F1 0.9300 (v6 0.9275;
+# float32 0.9291), unseen P / R 0.733 / 0.820, F1 0.774 (v6 0.767); Weibo dev 0.565 (0.564), unseen F1 0.464 (0.462);
+# CLUENER old split 0.721 (0.720). 669 steps, 2,508 s at one thread beside the clean-clone CI. Bar missed (MSRA
+# unseen 0.774 < 0.775, Weibo 0.565 < 0.574, Weibo unseen 0.464 < 0.48): not bundled.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sentiment r2, a trial (issue 22). r1 (recipes/sentiment-r1.sh: n3 + one low-rate pass of 12,000 mixed reviews)
+# Sentiment r2, a trial (issue 22). r1 (docs/experiments/recipes/sentiment-r1.sh: n3 + one low-rate pass of 12,000 mixed reviews)
 # missed its bar: NLPCC carved dev 0.772 -> 0.787 (+1.5, bar +3), mean of the five review sets +0.55 (bar +1),
 # ChnSentiCorp unseen 0.9095, neutral and virus kept. r2 continues r1 with NLPCC-style product reviews the
 # larger share and a higher rate: NLPCC 2014 6,000 (of its 9,000-review train side), ChnSentiCorp 3,000,

@@ -29,4 +29,4 @@ bash recipes/sentiment-dev.sh "$RUN/bundle"
 # Result (2026-12-01, runs/sentiment-r1.log; docs/experiments/sentiment.md): ChnSentiCorp unseen 0.9095 (n3 0.9107),
 # NLPCC carved 0.787 (0.772), shopping 0.946 (0.942), waimai 0.814 (0.807), online_shopping 0.920 (0.917): mean
 # 0.8753 against 0.8698, +0.55; usual neutral F1 0.827 (0.819), virus 0.729 (0.735). Bar missed (NLPCC +1.5 of
-# +3, mean +0.55 of +1): not bundled; recipes/sentiment-r2.sh continues it.
+# +3, mean +0.55 of +1): not bundled; docs/experiments/recipes/sentiment-r2.sh continues it.

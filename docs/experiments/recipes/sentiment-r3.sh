@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sentiment r3, a trial (issue 22). r2 (recipes/sentiment-r2.sh: r1 + 13,000 reviews, NLPCC 6,000 of them, lr 5e-5)
+# Sentiment r3, a trial (issue 22). r2 (docs/experiments/recipes/sentiment-r2.sh: r1 + 13,000 reviews, NLPCC 6,000 of them, lr 5e-5)
 # missed its bar narrowly: NLPCC carved dev 0.796 (bar 0.802), mean of the five review sets 0.8783 (bar 0.8798),
 # ChnSentiCorp unseen 0.908. r3 continues r2 for one more pass with the whole NLPCC 2014 train side (9,000; the
 # carved 1,000 never trained on), ChnSentiCorp 3,000, online_shopping 1,500, waimai 1,000, shopping 500,

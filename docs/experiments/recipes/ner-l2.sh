@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# NER l2, a trial (issue 22): l1 (recipes/ner-l1.sh, v6 + 0.6 epoch with LAC features) uses its LAC inputs a little
+# NER l2, a trial (issue 22): l1 (docs/experiments/recipes/ner-l1.sh, v6 + 0.6 epoch with LAC features) uses its LAC inputs a little
 # (zeroing them costs 0.1 F1 on MSRA and 2.2 on Weibo dev, unseen Weibo recall 0.455 -> 0.420) but missed its bar;
 # the new input columns started at zero and the head's rate was v6's. l2 continues l1 for 0.4 epoch of the same
 # mixture with a higher head rate (1e-3; the encoder's stays 3e-5), seed 27, so the head can lean on LAC more.

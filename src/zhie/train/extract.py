@@ -230,7 +230,7 @@ def train_extract(cfg: ExtractTrainConfig, chosen: list | None = None, distil=No
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = config_parser(ExtractTrainConfig, "zhie train extract", __doc__, {"sources": None}).parse_args(argv)
+    args = config_parser(ExtractTrainConfig, "zhie train extract", __doc__, {"sources": None, "held_out": sorted(HELD_OUT)}).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     train_extract(resume_config(ExtractTrainConfig, vars(args)) if args.resume else ExtractTrainConfig(**vars(args)))
 

@@ -222,6 +222,36 @@ def test_bundled_extractor_on_the_brief_example():
         assert (("价格",), "6999元") in got and (("产品名称",), "华为Mate60 Pro") in got, got
 
 
+@pytest.mark.slow
+def test_the_bundled_smoothed_extractor_reads_back_into_the_model_it_serves():
+    """Extract v7 was exported with activation smoothing: its graph divides each MatMul's input by per-channel
+    scales and multiplies the weight's rows by them. Read back (``zhie train import-bundle``, ``--init``), the
+    torch model must answer as the served one does; reading the scaled rows as the weights gave a model whose
+    training (trial e1, 2026-12-02) collapsed to one probability for every character."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import onnxruntime as ort
+
+    from zhie.train.from_bundle import load_bundle_model
+
+    x = _bundled_extractor()
+    if not x.bundle.config.get("smoothing"):
+        pytest.skip("the bundled extractor is not a smoothed export")
+    model, vocab, kind, _ = load_bundle_model(x.bundle.path)
+    assert kind == "extract"
+    ids = torch.tensor([[0, *vocab.encode("产品名称").tolist(), 2, *vocab.encode(BRIEF_TEXT).tolist(), 2]])
+    with torch.no_grad():
+        ref = torch.sigmoid(model(ids, torch.ones_like(ids))).numpy()
+    sess = ort.InferenceSession(str(x.bundle.path / "model.onnx"), providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    feeds = {"input_ids": ids.numpy(), "attention_mask": np.ones_like(ids.numpy())}
+    served = 1 / (1 + np.exp(-sess.run(None, {k: feeds[k] for k in names})[0]))
+    assert served.shape == ref.shape
+    # INT8 noise only: the same pointers where either is confident
+    assert np.abs(served - ref).max() < 0.15, np.abs(served - ref).max()
+    assert ((served > 0.5) == (ref > 0.5)).mean() > 0.99
+
+
 def test_a_threshold_near_zero_cannot_multiply_the_nested_model_passes():
     """At threshold 0.001 nearly every character starts a span; only the most probable 32 spans per
     window are asked for their children, so the next level's cost is bounded whatever the threshold

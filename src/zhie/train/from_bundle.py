@@ -14,6 +14,10 @@ How the graph maps back to torch names (``zhie.models.export`` decides them):
 - quantised ``Gather`` tables (embeddings) are ``<torch name>_quantized`` with a per-tensor scale;
 - the BiLSTM's ``LSTM`` nodes (``/lstm/fwd/LSTM``) hold W, R and B in ONNX gate order (i, o, f, c),
   reordered to torch's (i, f, g, o);
+- an export with activation smoothing (``zhie export --smooth``, extract v7) divides a MatMul's input by
+  per-channel scales (a ``Mul`` node named ``.../smooth`` before it, possibly through the
+  ``DynamicQuantizeLinear`` of its INT8 form) and multiplies the weight's rows by the same scales: the rows
+  are divided back here, so the torch weight is the unsmoothed one;
 - the CRF of an NER model is in ``config.json``; a sentiment model's temperature too.
 """
 
@@ -67,6 +71,17 @@ def onnx_state(onnx_path: str | Path) -> dict[str, np.ndarray]:
     graph = onnx.load(str(onnx_path)).graph
     inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     state: dict[str, np.ndarray] = {}
+    producer = {out: node for node in graph.node for out in node.output}
+
+    def smoothing(x: str) -> np.ndarray | None:
+        """The per-input-channel factor (1 / scale) a smoothed export multiplied ``x`` by, if it did."""
+        p = producer.get(x)
+        if p is not None and p.op_type == "DynamicQuantizeLinear":
+            p = producer.get(p.input[0])
+        if p is not None and p.op_type == "Mul" and p.name.endswith("/smooth") and p.input[1] in inits:
+            return inits[p.input[1]].astype(np.float32)
+        return None
+
     for name, arr in inits.items():
         if arr.dtype == np.float32 and not name.startswith(("onnx::", "/")) and not name.endswith(("_scale", "_zero_point")):
             state[name] = arr
@@ -75,6 +90,9 @@ def onnx_state(onnx_path: str | Path) -> dict[str, np.ndarray]:
             w = _dequant(inits, node.input[1])
             if w is None:  # a product of two activations (attention scores)
                 continue
+            inv = smoothing(node.input[0])
+            if inv is not None:  # (x * inv) @ (diag(1 / inv) W) == x @ W: undo the rows' scaling
+                w = w * inv[:, None]
             state[_module(_SUFFIX.sub("", node.name)) + ".weight"] = np.ascontiguousarray(w.T)
         elif node.op_type == "Gather" and node.input[0].endswith("_quantized"):
             state[node.input[0][: -len("_quantized")]] = _dequant(inits, node.input[0])

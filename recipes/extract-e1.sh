@@ -5,8 +5,11 @@
 # (MODELS.md). e1 releases the two (--held-out keeps 毕业院校, 主演, 董事长, 裁员人数 unseen, so the relation
 # and event groups still give a zero-shot figure, as do the handwritten file's unseen lines), asks them under
 # synonyms too (游戏名, 游戏名称; 电影名, 影片), and weights CLUENER up: v7 read back from its folder, one pass of
-# 15,500 examples (CLUENER 5,000; the other sources at half v7's sample), v7's augmentation, lead-ins and rates,
-# seed 29. Old random split (v7's); the CLUENER file is every CLUENER dev record with its ten types.
+# 9,300 examples (CLUENER 4,000; the other sources at about 40 % of v7's sample), v7's augmentation, lead-ins and
+# rates, seed 29. Old random split (v7's); the CLUENER file is every CLUENER dev record with its ten types.
+# The first attempt (15,500 examples) started from a wrong read-back of v7 (the smoothing scales left in its
+# weights, fixed in zhie.train.from_bundle the same day) and collapsed; it measured nothing, and the bar below
+# is unchanged. The export is scored served (INT8) only, to fit the session.
 #
 # Bar, written before training (2026-12-02): e1 replaces the bundled v7 only if, served (INT8, smoothed as v7):
 #  1. the CLUENER file (all ten types) >= v7 + 0.03, v7 measured by this recipe in the same session;
@@ -30,12 +33,12 @@ fi
 [ -d runs/extract-v7-read ] || .venv/bin/zhie train import-bundle "$BUNDLED" --out runs/extract-v7-read
 .venv/bin/zhie train extract --datasets "$DATASETS" --out "$RUN" --dev-split random --init runs/extract-v7-read \
   --held-out 毕业院校 主演 董事长 裁员人数 --augment 0.5 --merge-extra 1 --lead-ins 0.5 \
-  --sources msra:750 weibo:750 cluener:5000 literature:750 duie:2000 sanwen:500 finre:500 duee:1500 cote:500 aste:1000 apc:2250 \
+  --sources msra:400 weibo:400 cluener:4000 literature:400 duie:1000 sanwen:250 finre:250 duee:750 cote:250 aste:500 apc:1100 \
   --epochs 1.0 --batch-tokens 3072 --lr-encoder 2e-5 --lr-head 2e-4 --seed 29 --threads "$THREADS" --save-every 200
-.venv/bin/zhie export extract --run "$RUN" --out "$RUN/bundle-sq" --check-data data/eval/extract-dev.jsonl \
+.venv/bin/zhie export extract --run "$RUN" --out "$RUN/bundle-sq" \
   --smooth 0.75 --smooth-data "$DATASETS" --smooth-format uie
 echo "== e1"
-for f in data/eval/extract-cluener.jsonl data/eval/extract-train-held-out.jsonl evals/extract-handwritten.jsonl evals/extract-reviews.jsonl; do
+for f in data/eval/extract-cluener.jsonl data/eval/extract-dev.jsonl data/eval/extract-train-held-out.jsonl evals/extract-handwritten.jsonl evals/extract-reviews.jsonl; do
   .venv/bin/zhie eval extract --model "$RUN/bundle-sq" --data "$f" --threads "$THREADS"
 done
 .venv/bin/zhie extract --model "$RUN/bundle-sq" --schema '{"产品名称": null, "芯片型号": null, "功能": null, "价格": null, "属性词": {"情感词": null}}' \

@@ -24,3 +24,7 @@ THREADS=${THREADS:-2}
   --extra weibo cluener --epochs 0.6 --features jieba \
   --lr-encoder 3e-5 --lr-head 6e-4 --warmup 0.02 --batch-tokens 1600 --seed 26 --threads "$THREADS" --save-every 200
 DEV_SPLIT=random bash recipes/ner-check.sh "$RUN" "$RUN/bundle"
+# Result (2026-12-02, runs/ner-j1.log; docs/experiments/ner.md), served: MSRA old-split dev F1 0.9303 (v6 0.9275;
+# float32 0.9284), unseen P / R 0.739 / 0.809, F1 0.772 (v6 0.767); Weibo dev 0.545 (0.564), unseen F1 0.426 (0.462);
+# CLUENER old split 0.725 (0.720). The server with all three models 273 MB idle (v6 208). Bar missed (MSRA unseen
+# 0.772 < 0.775, Weibo 0.545 < 0.574, Weibo unseen 0.426 < 0.48): not bundled.

@@ -23,3 +23,7 @@ THREADS=${THREADS:-2}
   --extra weibo cluener --epochs 0.6 --features lac --replace-mentions 0.3 --replace-pool corpus \
   --lr-encoder 3e-5 --lr-head 6e-4 --warmup 0.02 --batch-tokens 1600 --seed 28 --threads "$THREADS" --save-every 200
 DEV_SPLIT=random bash recipes/ner-check.sh "$RUN" "$RUN/bundle"
+# Result (2026-12-02, runs/ner-l3.log; docs/experiments/ner.md), served: MSRA old-split dev F1 0.9281 (v6 0.9275;
+# float32 0.9278), unseen P / R 0.718 / 0.814, F1 0.763 (v6 0.767); Weibo dev 0.562 (0.564), unseen F1 0.473 (0.462);
+# CLUENER old split 0.722 (0.720). Bar missed (MSRA unseen 0.763 < 0.775, Weibo 0.562 < 0.574, Weibo unseen
+# 0.473 < 0.48): not bundled.

@@ -283,9 +283,8 @@ def task_config(kind: str, flags: list[str]):
 
         choices = {"sources": None}
     else:
+        from .extract import PARSER_CHOICES as choices
         from .extract import ExtractTrainConfig as cls
-
-        choices = {"sources": None}
     args = config_parser(cls, f"zhie train {kind}", None, choices).parse_args(flags)
     if kind == "sentiment" and not args.sources:
         args.sources = ["chnsenticorp"]

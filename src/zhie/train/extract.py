@@ -75,6 +75,10 @@ class ExtractTrainConfig:
     held_out: list[str] = field(default_factory=lambda: sorted(HELD_OUT))
 
 
+# zhie train extract's list flags: --sources takes any NAME[:MAX], --held-out only names of uie_data.HELD_OUT
+PARSER_CHOICES = {"sources": None, "held_out": sorted(HELD_OUT)}
+
+
 def encode_example(prompt: str, text: str, spans, vocab: CharVocab, max_len: int):
     """Pieces of (ids, start targets, end targets, first text position) for one example; a long text
     is cut into pieces that fit ``max_len`` and each span goes to the piece that holds it whole."""
@@ -230,7 +234,7 @@ def train_extract(cfg: ExtractTrainConfig, chosen: list | None = None, distil=No
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = config_parser(ExtractTrainConfig, "zhie train extract", __doc__, {"sources": None, "held_out": sorted(HELD_OUT)}).parse_args(argv)
+    args = config_parser(ExtractTrainConfig, "zhie train extract", __doc__, PARSER_CHOICES).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     train_extract(resume_config(ExtractTrainConfig, vars(args)) if args.resume else ExtractTrainConfig(**vars(args)))
 

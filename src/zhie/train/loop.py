@@ -359,9 +359,9 @@ def config_parser(cls, prog: str, doc: str | None, choices: dict[str, list[str]]
     p = argparse.ArgumentParser(prog=prog, description=doc)
     for f in cls.__dataclass_fields__.values():
         flag = "--" + f.name.replace("_", "-")
-        if choices and f.name in choices:  # a list field; None: any values
+        if (choices and f.name in choices) or callable(f.default_factory):  # a list field; None: any values
             default = f.default_factory() if callable(f.default_factory) else []  # type: ignore[misc]
-            p.add_argument(flag, nargs="*", default=default, choices=choices[f.name])
+            p.add_argument(flag, nargs="*", default=default, choices=(choices or {}).get(f.name))
         else:
             p.add_argument(flag, type=type(f.default), default=f.default)
     return p

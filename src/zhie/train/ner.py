@@ -187,7 +187,7 @@ def piece_features(kind: str, docs: list[Doc], max_len: int, out: Path) -> Piece
 
 
 def collate(examples, idx, feats: PieceFeatures | None = None):
-    """ids, tags, mask (and, with ``feats``, the one-hot LAC rows: zero at the specials and the padding)."""
+    """ids, tags, mask (and, with ``feats``, each piece's feature rows: zero at the specials and the padding)."""
     import torch
 
     T = max(len(examples[i][0]) for i in idx)

@@ -372,3 +372,47 @@ def test_jieba_lexicon_features_trained_with_the_encoder_export_and_serve(tmp_pa
         assert long[e.start : e.end] == e.text
     with pytest.raises(SystemExit, match="lac, jieba"):
         train_ner(NerTrainConfig(datasets=str(datasets), out=str(tmp_path / "x"), features="gazetteer", max_steps=1))
+
+
+def test_bigram_features_trained_with_the_encoder_export_serve_and_read_back(tmp_path, tiny_ner_run, datasets):
+    """``zhie train ner --features bigram --init RUN``: a bigram table counted on the training side and trained
+    as an embedding with the encoder; the export ships its vectors, the served tagger looks them up per window
+    (exact offsets), the emissions depend on them, and the folder reads back into a run with the same table."""
+    import onnxruntime as ort
+
+    from zhie.tasks.ner import NerTagger
+    from zhie.text.bigrams import BigramTable
+    from zhie.train.export import export_run, load_run
+    from zhie.train.from_bundle import import_bundle
+    from zhie.train.ner import NerTrainConfig, train_ner
+
+    run = train_ner(NerTrainConfig(datasets=str(datasets), out=str(tmp_path / "bigram"), init=str(tiny_ner_run),
+                                   features="bigram", bigram_vocab=5000, bigram_dim=8, max_train_sentences=24,
+                                   max_steps=3, batch_tokens=1200, threads=2, lr_head=1e-2))
+    trained, _, _, state = load_run(run)
+    assert state["bigrams"]["rows"] == trained.bigram.weight.shape[0] <= 5001
+    assert torch.count_nonzero(trained.bigram.weight[0]) == 0  # the unknown bigram stays the zero vector
+    out = export_run(run, tmp_path / "bundle")
+    cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert cfg["bigrams"] == {"file": "bigrams.npz"} and cfg["head"]["lex_dim"] == 16
+    tagger = NerTagger.load(out)
+    table = tagger.char_features
+    assert isinstance(table, BigramTable) and table.dim == 16
+    assert np.allclose(table.vectors, trained.bigram.weight.detach().numpy(), atol=1e-3)
+    text = "华为技术有限公司总裁任正非昨天在深圳会见了张伟。"
+    long = "😀" + text * 12
+    for e in tagger.predict([long])[0]:
+        assert long[e.start : e.end] == e.text
+    # the features reach the emissions: the trained head reads them (its bigram columns are no longer zero)
+    ids = np.array([[0, *tagger.bundle.vocab.encode(text).tolist(), 2]], dtype=np.int64)
+    lex = np.zeros((1, ids.shape[1], 16), dtype=np.float32)
+    lex[0, 1:-1] = table.features(text)
+    sess = ort.InferenceSession(str(out / "model.onnx"))
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    with_bigrams = sess.run(None, {**feeds, "lex": lex})[0]
+    without = sess.run(None, {**feeds, "lex": np.zeros_like(lex)})[0]
+    assert np.abs(with_bigrams - without).max() > 1e-4
+
+    back, _, _, back_state = load_run(import_bundle(out, tmp_path / "imported"))
+    assert back_state["bigrams"]["rows"] == state["bigrams"]["rows"]
+    assert np.allclose(back.bigram.weight.detach().numpy(), table.vectors)

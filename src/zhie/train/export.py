@@ -99,6 +99,12 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
             config["lexicon"] = {"file": "lexicon.tsv", "categories": state["lexicon"]["categories"]}
         if state.get("features"):  # per-character features computed by a pinned package (zhie.text.lac)
             config["features"] = state["features"]
+        if state.get("bigrams"):  # bigram features: the keys the run counted, the vectors it trained
+            from ..text.bigrams import BigramTable
+
+            keys = BigramTable.load(run / state["bigrams"]["file"]).keys
+            BigramTable(keys, model.bigram.weight.detach().numpy()).save(out / "bigrams.npz")
+            config["bigrams"] = {"file": "bigrams.npz"}
         if model.lex_dim or model.lstm_size:
             config["head"] = {"lstm": model.lstm_size, "lex_dim": model.lex_dim}
         crf = model.crf
@@ -126,8 +132,9 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
     float_config = {k: v for k, v in config.items() if k != "float_nodes"} | {"quantization": "none (float32)"}
     (fb / "config.json").write_text(json.dumps(float_config, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     shutil.copy(out / "vocab.txt", fb / "vocab.txt")
-    if "lexicon" in config:
-        shutil.copy(out / config["lexicon"]["file"], fb / config["lexicon"]["file"])
+    for shipped in ("lexicon", "bigrams"):
+        if shipped in config:
+            shutil.copy(out / config[shipped]["file"], fb / config[shipped]["file"])
     log.info("exported %s model %s (%.1f MB INT8), float bundle at %s", kind, out / "model.onnx",
              (out / "model.onnx").stat().st_size / 1e6, fb)
     return out

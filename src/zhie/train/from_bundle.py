@@ -133,7 +133,11 @@ def load_bundle_model(bundle_dir: str | Path):
         raise ValueError(f"{bundle_dir}: unknown task {kind!r}")
     head: dict = {}  # the constructor arguments a run saves as head_config, from where the folder keeps them
     if kind == "ner":
-        head = cfg.get("head", {})
+        head = dict(cfg.get("head", {}))
+        if "bigrams" in cfg:
+            from ..text.bigrams import BigramTable
+
+            head["bigrams"] = len(BigramTable.load(bundle_dir / cfg["bigrams"]["file"]).keys) + 1
     elif kind == "extract" and cfg.get("split"):
         head = {"split": int(cfg["split"])}
     model = task_model(kind, bert, list(cfg.get("labels") or ["start", "end"]), head)
@@ -144,6 +148,12 @@ def load_bundle_model(bundle_dir: str | Path):
                       "crf.start": np.asarray(crf["start"], np.float32), "crf.end": np.asarray(crf["end"], np.float32)})
         if "lexicon" in cfg:
             extra["lexicon"] = {"file": cfg["lexicon"]["file"], "categories": cfg["lexicon"]["categories"]}
+        if "bigrams" in cfg:  # the table the graph's lex input was looked up in becomes the model's embedding
+            from ..text.bigrams import BigramTable
+
+            table = BigramTable.load(bundle_dir / cfg["bigrams"]["file"])
+            state["bigram.weight"] = table.vectors
+            extra["bigrams"] = {"file": cfg["bigrams"]["file"], "rows": len(table.keys) + 1}
     elif kind == "sentiment":
         extra["temperature"] = float(cfg.get("temperature", 1.0))
     wanted = {k for k in model.state_dict() if not k.endswith("position_ids")}
@@ -172,9 +182,10 @@ def import_bundle(bundle_dir: str | Path, out: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     vocab.save(out / "vocab.txt")
     keep = {"kind": kind, "head_config": model.head_config(), "imported_from": str(bundle_dir)}
-    if "lexicon" in extra:
-        shutil.copy(bundle_dir / extra["lexicon"]["file"], out / extra["lexicon"]["file"])
-        keep["lexicon"] = extra["lexicon"]
+    for shipped in ("lexicon", "bigrams"):
+        if shipped in extra:
+            shutil.copy(bundle_dir / extra[shipped]["file"], out / extra[shipped]["file"])
+            keep[shipped] = extra[shipped]
     if kind == "sentiment":
         (out / "calibration.json").write_text(json.dumps({"temperature": extra["temperature"]}) + "\n")
     save_checkpoint(model, out / "model.pt", 0, **keep)

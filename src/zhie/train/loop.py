@@ -85,7 +85,8 @@ def to_cpu(obj):
 def widen_inputs(model, weights: dict) -> dict:
     """A head that reads more per-character inputs than the run it starts from (``lex_dim`` grown: LAC features
     added to an NER model without them): each input matrix keeps its trained columns, the new ones start at zero,
-    so the model starts out computing what the earlier run computed."""
+    so the model starts out computing what the earlier run computed (a bigram table it lacks starts as drawn: its
+    columns are the zero ones)."""
     grown = getattr(model, "lex_dim", 0)
     if not grown:
         return weights
@@ -98,6 +99,10 @@ def widen_inputs(model, weights: dict) -> dict:
             wide[:, : w.shape[1]] = w
             out[name] = wide
             log.info("%s widened from %d to %d inputs, the new columns at zero", name, w.shape[1], f.shape[1])
+    for name in fresh.keys() - weights.keys():
+        if name.startswith("bigram."):  # a bigram table the earlier run lacked: it starts as this run drew it
+            out[name] = fresh[name]
+            log.info("%s %s starts fresh", name, tuple(fresh[name].shape))
     return out
 
 

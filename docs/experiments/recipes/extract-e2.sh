@@ -36,3 +36,7 @@ for f in data/eval/extract-cluener.jsonl data/eval/extract-dev.jsonl data/eval/e
 done
 .venv/bin/zhie extract --model "$RUN/bundle-sq" --schema '{"产品名称": null, "芯片型号": null, "功能": null, "价格": null, "属性词": {"情感词": null}}' \
   '华为Mate60 Pro搭载自研麒麟9000S芯片，支持卫星通话功能，起售价6999元。用户普遍反馈信号强、拍照清晰，但部分用户抱怨系统更新后电池续航下降明显。'
+# Result (2026-12-02, runs/extract-e2.log; docs/experiments/extract.md), served: the CLUENER file 0.5375 (v7 0.512,
+# e1 0.541; 游戏 0.371, 电影 0.395), dev file 0.557, still-held-out groups relation 0.503 and event 0.681 (v7 0.708),
+# handwritten 0.640 (v7 0.637, e1 0.601), reviews 0.679 (0.651), the brief's example as v7. 381 steps, about
+# 4,500 s at two threads beside NER b1. Bar missed (CLUENER 0.5375 < 0.542, event 0.681 < 0.688): not bundled.

@@ -132,12 +132,14 @@ def load_bundle_model(bundle_dir: str | Path):
     if kind not in ("ner", "sentiment", "extract"):
         raise ValueError(f"{bundle_dir}: unknown task {kind!r}")
     head: dict = {}  # the constructor arguments a run saves as head_config, from where the folder keeps them
+    table = None  # a bigram model's table: the graph's lex input was looked up in it, it becomes the embedding
     if kind == "ner":
         head = dict(cfg.get("head", {}))
         if "bigrams" in cfg:
             from ..text.bigrams import BigramTable
 
-            head["bigrams"] = len(BigramTable.load(bundle_dir / cfg["bigrams"]["file"]).keys) + 1
+            table = BigramTable.load(bundle_dir / cfg["bigrams"]["file"])
+            head["bigrams"] = len(table.keys) + 1
     elif kind == "extract" and cfg.get("split"):
         head = {"split": int(cfg["split"])}
     model = task_model(kind, bert, list(cfg.get("labels") or ["start", "end"]), head)
@@ -148,12 +150,9 @@ def load_bundle_model(bundle_dir: str | Path):
                       "crf.start": np.asarray(crf["start"], np.float32), "crf.end": np.asarray(crf["end"], np.float32)})
         if "lexicon" in cfg:
             extra["lexicon"] = {"file": cfg["lexicon"]["file"], "categories": cfg["lexicon"]["categories"]}
-        if "bigrams" in cfg:  # the table the graph's lex input was looked up in becomes the model's embedding
-            from ..text.bigrams import BigramTable
-
-            table = BigramTable.load(bundle_dir / cfg["bigrams"]["file"])
+        if table is not None:
             state["bigram.weight"] = table.vectors
-            extra["bigrams"] = {"file": cfg["bigrams"]["file"], "rows": len(table.keys) + 1}
+            extra["bigrams"] = {"file": cfg["bigrams"]["file"], "rows": head["bigrams"]}
     elif kind == "sentiment":
         extra["temperature"] = float(cfg.get("temperature", 1.0))
     elif kind == "extract" and "held_out_types" in cfg:  # the names these weights were never trained on

@@ -10,6 +10,7 @@ import pytest
 from conftest import BRIEF_SCHEMA, BRIEF_TEXT, HANDWRITTEN
 
 from zhie.tasks.extract import pair_spans
+from zhie.runtime.session import cpu_model
 from zhie.tasks.schema import parse_schema, result_to_json, result_tuples
 
 
@@ -267,7 +268,7 @@ def test_the_bundled_smoothed_extractor_reads_back_into_the_model_it_serves():
     ids = torch.tensor([[0, *vocab.encode("产品名称").tolist(), 2, *vocab.encode(BRIEF_TEXT).tolist(), 2]])
     with torch.no_grad():
         ref = torch.sigmoid(model(ids, torch.ones_like(ids))).numpy()
-    sess = ort.InferenceSession(str(x.bundle.path / "model.onnx"), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(cpu_model(x.bundle.path / "model.onnx"), providers=["CPUExecutionProvider"])
     names = [i.name for i in sess.get_inputs()]
     feeds = {"input_ids": ids.numpy(), "attention_mask": np.ones_like(ids.numpy())}
     served = 1 / (1 + np.exp(-sess.run(None, {k: feeds[k] for k in names})[0]))

@@ -12,12 +12,12 @@ onnx = pytest.importorskip("onnx")
 
 from zhie.models.bundle import load_bundle  # noqa: E402
 from zhie.models.fp16 import FP16_NAME, dequantize, export_fp16, fp16_model_for, to_fp16  # noqa: E402
-from zhie.runtime.session import OnnxSession  # noqa: E402
+from zhie.runtime.session import OnnxSession, cpu_model  # noqa: E402
 from zhie.tasks.sentiment import SentimentClassifier  # noqa: E402
 
 
 def _run(model_or_path, ids):
-    src = model_or_path.SerializeToString() if hasattr(model_or_path, "SerializeToString") else str(model_or_path)
+    src = model_or_path.SerializeToString() if hasattr(model_or_path, "SerializeToString") else cpu_model(model_or_path)
     s = ort.InferenceSession(src, providers=["CPUExecutionProvider"])
     return s.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0]
 

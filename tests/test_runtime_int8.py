@@ -93,3 +93,27 @@ def test_bundled_ner_answers_the_same_with_unsigned_weights(monkeypatch):
     assert unsign_weights(m) == sum(n.op_type == "MatMulInteger" for n in m.graph.node) > 60
     assert isinstance(cpu_model(path), bytes)
     np.testing.assert_array_equal(OnnxSession(path, threads=1, cache=False).run(**feeds)[0], default)
+
+
+def test_an_already_fused_product_is_made_unsigned_too(tmp_path, monkeypatch):
+    """A model someone optimised with ONNX Runtime already (DynamicQuantizeMatMul, com.microsoft) gets the
+    same treatment: products past int16 still come out right."""
+    monkeypatch.setenv("ZHIE_INT8_WEIGHTS", "u8")
+    rng = np.random.default_rng(3)
+    b = np.full((K, N), 127, np.int8)
+    b[:, N // 2:] = rng.integers(-128, 128, (K, N - N // 2), dtype=np.int8)
+    scale = np.full(N, 0.01, np.float32)
+    g = helper.make_graph(
+        [helper.make_node("DynamicQuantizeMatMul", ["a", "b", "b_scale"], ["y"], name="dqmm", domain="com.microsoft")],
+        "dqmm", [helper.make_tensor_value_info("a", TensorProto.FLOAT, ["m", K])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", N])],
+        [numpy_helper.from_array(b, "b"), numpy_helper.from_array(scale, "b_scale")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)],
+                              ir_version=9)
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    assert unsign_weights(m) == 1 and m.graph.node[0].input[3] == "dqmm_0_zp_u8"
+    onnx.save(model, str(tmp_path / "f.onnx"))
+    a = rng.uniform(0.9, 1.0, (3, K)).astype(np.float32)  # every activation quantises near 255
+    got = OnnxSession(tmp_path / "f.onnx", threads=1, cache=False).run(a=a)[0]
+    np.testing.assert_allclose(got, a @ (b.astype(np.float32) * scale), rtol=0.01)

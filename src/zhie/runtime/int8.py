@@ -51,18 +51,29 @@ def s8_weights_saturate(machine: str | None = None, flags: frozenset[str] | set[
     return "avx2" in flags and not any(f in flags for f in _VNNI)
 
 
+# the ops whose constant B is multiplied by MLAS's u8 x s8 kernels: op -> (B's input, B zero point's input)
+_WEIGHT_INPUTS = {
+    ("", "MatMulInteger"): (1, 3),
+    ("com.microsoft", "DynamicQuantizeMatMul"): (1, 3),
+    ("com.microsoft", "MatMulIntegerToFloat"): (1, 5),
+    ("com.microsoft", "QAttention"): (1, 7),
+}
+
+
 def has_signed_weights(path: str | Path) -> bool:
-    """A cheap look into a model file: does it hold MatMulInteger nodes at all (s8 or not)."""
+    """A cheap look into a model file: does it hold any node that multiplies INT8 weights (s8 or not)."""
     try:
         with open(path, "rb") as f:
-            return b"MatMulInteger" in f.read()
+            data = f.read()
     except OSError:
         return False
+    return any(op.encode() in data for _, op in _WEIGHT_INPUTS)
 
 
 def unsign_weights(model) -> int:
-    """Rewrite, in place, every MatMulInteger of ``model`` (an ``onnx.ModelProto``) whose B is a constant
-    int8 matrix to the same product with uint8 B (B + 128, zero point + 128). Returns how many."""
+    """Rewrite, in place, every integer matrix product of ``model`` (an ``onnx.ModelProto``: MatMulInteger, and
+    ONNX Runtime's fused DynamicQuantizeMatMul, MatMulIntegerToFloat and QAttention) whose B is a constant int8
+    matrix to the same product with uint8 B (B + 128, zero point + 128). Returns how many."""
     from onnx import TensorProto, numpy_helper
 
     g = model.graph
@@ -76,32 +87,32 @@ def unsign_weights(model) -> int:
     made: dict[str, str] = {}
     count = 0
     for n in g.node:
-        if n.op_type != "MatMulInteger" or n.domain not in ("", "ai.onnx") or len(n.input) < 2:
+        at = _WEIGHT_INPUTS.get(("" if n.domain == "ai.onnx" else n.domain, n.op_type))
+        if at is None or len(n.input) <= at[0]:
             continue
-        b = inits.get(n.input[1])
+        bi, zi = at
+        b = inits.get(n.input[bi])
         if b is None or b.data_type != TensorProto.INT8:
             continue
-        zp_name = n.input[3] if len(n.input) > 3 and n.input[3] else ""
+        zp_name = n.input[zi] if len(n.input) > zi and n.input[zi] else ""
         zp = inits.get(zp_name) if zp_name else None
         if zp_name and (zp is None or zp.data_type != TensorProto.INT8):
             continue  # a zero point computed at run time: leave the node as it is
-        for name, tensor in ((n.input[1], b), (zp_name, zp)):
+        for name, tensor in ((n.input[bi], b), (zp_name, zp)):
             if tensor is None or name in made:
                 continue
             shifted = (numpy_helper.to_array(tensor).astype(np.int16) + 128).astype(np.uint8)
             new = numpy_helper.from_array(shifted, name + "_u8")
             g.initializer.append(new)
             made[name] = new.name
-        inputs = list(n.input) + [""] * (4 - len(n.input))
-        inputs[1] = made[n.input[1]]
+        inputs = list(n.input) + [""] * max(0, zi + 1 - len(n.input))
+        inputs[bi] = made[n.input[bi]]
         if zp is not None:
-            inputs[3] = made[zp_name]
+            inputs[zi] = made[zp_name]
         else:  # absent zero point means 0 in s8, which is 128 in u8
-            name = f"{n.name or 'matmulinteger'}_{count}_zp_u8"
+            name = f"{n.name or n.op_type}_{count}_zp_u8"
             g.initializer.append(numpy_helper.from_array(np.array(128, dtype=np.uint8), name))
-            inputs[3] = name
-        while inputs and inputs[-1] == "" and len(inputs) > 2:
-            inputs.pop()
+            inputs[zi] = name
         del n.input[:]
         n.input.extend(inputs)
         count += 1

@@ -34,3 +34,8 @@ for f in data/eval/extract-cluener.jsonl data/eval/extract-dev.jsonl data/eval/e
 done
 .venv/bin/zhie extract --model "$RUN/bundle-sq" --schema '{"产品名称": null, "芯片型号": null, "功能": null, "价格": null, "属性词": {"情感词": null}}' \
   '华为Mate60 Pro搭载自研麒麟9000S芯片，支持卫星通话功能，起售价6999元。用户普遍反馈信号强、拍照清晰，但部分用户抱怨系统更新后电池续航下降明显。'
+# Result (2026-12-02, runs/extract-e3.log; docs/experiments/extract.md), served: the CLUENER file 0.5411 (v7 0.512,
+# e2 0.5375; 游戏 0.395, 电影 0.413), dev file 0.557, still-held-out groups relation 0.510 and event 0.681 (v7 0.708),
+# handwritten 0.613 (v7 0.637), reviews 0.679 (0.651); the brief's example lost 麒麟9000S (自研麒麟9000S芯片 answered
+# as 产品名称). 409 steps, about 4,800 s at two threads beside sentiment d1 and CI. Bar missed (CLUENER 0.5411 <
+# 0.542, event 0.681 < 0.688, handwritten 0.613 < 0.627, the brief): not bundled.

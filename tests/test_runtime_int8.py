@@ -48,6 +48,21 @@ def test_products_that_overflow_int16_pairs_come_out_exact(tmp_path, monkeypatch
             np.testing.assert_array_equal(got, _exact(a, b, z), err_msg=f"{path.name} cache={cache}")
 
 
+def test_weights_kept_beside_the_model_file_are_read_and_made_unsigned(tmp_path, monkeypatch):
+    """A model whose weights sit in an external data file (as large imported models do)."""
+    monkeypatch.setenv("ZHIE_INT8_WEIGHTS", "u8")
+    rng = np.random.default_rng(4)
+    b = np.full((K, N), 127, np.int8)
+    m = onnx.load(str(_matmul_integer(tmp_path / "inline.onnx", b)))
+    (tmp_path / "ext").mkdir()
+    onnx.save(m, str(tmp_path / "ext" / "model.onnx"), save_as_external_data=True, location="model.onnx.data",
+              size_threshold=0)
+    assert (tmp_path / "ext" / "model.onnx.data").stat().st_size >= K * N
+    a = rng.integers(200, 256, (3, K), dtype=np.uint8)
+    got = OnnxSession(tmp_path / "ext" / "model.onnx", threads=1, cache=False).run(a=a)[0]
+    np.testing.assert_array_equal(got, _exact(a, b))
+
+
 def test_unsigned_weights_are_the_same_product(tmp_path):
     rng = np.random.default_rng(1)
     b = rng.integers(-128, 128, (K, N), dtype=np.int8)

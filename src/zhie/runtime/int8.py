@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import platform
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
@@ -25,7 +24,8 @@ _VNNI = ("avx512_vnni", "avx_vnni")
 
 
 @lru_cache(maxsize=1)
-def _cpu_flags() -> frozenset[str]:
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (empty where it cannot be read)."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
             line = next((line for line in f if line.startswith("flags")), "")
@@ -47,7 +47,7 @@ def s8_weights_saturate(machine: str | None = None, flags: frozenset[str] | set[
     machine = (machine or platform.machine()).lower()
     if machine not in ("x86_64", "amd64"):
         return False  # ARM's kernels (sdot/udot, or widening NEON) do not saturate so
-    flags = _cpu_flags() if flags is None else flags
+    flags = cpu_flags() if flags is None else flags
     return "avx2" in flags and not any(f in flags for f in _VNNI)
 
 
@@ -60,13 +60,8 @@ _WEIGHT_INPUTS = {
 }
 
 
-def has_signed_weights(path: str | Path) -> bool:
-    """A cheap look into a model file: does it hold any node that multiplies INT8 weights (s8 or not)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return False
+def has_int8_products(data: bytes) -> bool:
+    """A cheap look into a model file's bytes: does it hold any node that multiplies INT8 weights (s8 or not)."""
     return any(op.encode() in data for _, op in _WEIGHT_INPUTS)
 
 
@@ -78,12 +73,6 @@ def unsign_weights(model) -> int:
 
     g = model.graph
     inits = {t.name: t for t in g.initializer}
-    users: dict[str, int] = {}
-    for n in g.node:
-        for i in n.input:
-            users[i] = users.get(i, 0) + 1
-    for o in g.output:
-        users[o.name] = users.get(o.name, 0) + 1
     made: dict[str, str] = {}
     count = 0
     for n in g.node:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from zhie.runtime.int8 import has_signed_weights, s8_weights_saturate, unsign_weights
+from zhie.runtime.int8 import cpu_flags, has_int8_products, s8_weights_saturate, unsign_weights
 
 
 def default_threads(workers: int = 1) -> int:
@@ -43,12 +43,7 @@ def default_cache_dir() -> Path | None:
 
 
 def _machine_tag() -> str:
-    flags = ""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        pass
+    flags = " ".join(sorted(cpu_flags()))
     return f"{platform.machine()}|{platform.processor()}|{flags}|{ort.__version__}|u8={s8_weights_saturate()}"
 
 
@@ -56,14 +51,19 @@ def cpu_model(path: str | Path) -> str | bytes:
     """What to give ``ort.InferenceSession`` for the CPU: ``path``, or where this CPU's u8 x s8 kernels
     saturate (:mod:`zhie.runtime.int8`), the bytes of the same model with its INT8 weights made unsigned."""
     path = Path(path)
-    if not (s8_weights_saturate() and path.is_file() and has_signed_weights(path)):
+    if not (s8_weights_saturate() and path.is_file()):
+        return str(path)
+    data = path.read_bytes()
+    if not has_int8_products(data):
         return str(path)
     try:
         import onnx
+        from onnx.external_data_helper import load_external_data_for_model
     except ImportError:  # onnx is a serving dependency; a trimmed install still serves, with a warning
         log.warning("%s: this CPU has no VNNI and onnx is not installed: INT8 products may saturate", path)
         return str(path)
-    model = onnx.load(str(path))
+    model = onnx.load_from_string(data)  # the file is read once; weights kept beside it are read from there
+    load_external_data_for_model(model, str(path.parent))
     n = unsign_weights(model)
     if n:
         log.info("%s: %d INT8 weight matrices made unsigned (this CPU has no VNNI; same integers, no saturation)",
